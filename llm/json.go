@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -119,7 +120,7 @@ func fromJSONParts(parts []jsonPart) ([]Part, error) {
 		case "document":
 			p = Document{MediaType: j.MediaType, Data: j.Data, URL: j.URL, Title: j.Title, Cache: j.Cache}
 		case "tool_call":
-			p = ToolCall{ID: j.ID, Name: j.Name, Input: j.Input, Signature: j.Signature, Cache: j.Cache}
+			p = ToolCall{ID: j.ID, Name: j.Name, Input: compact(j.Input), Signature: j.Signature, Cache: j.Cache}
 		case "tool_result":
 			content, err := fromJSONParts(j.Content)
 			if err != nil {
@@ -134,4 +135,17 @@ func fromJSONParts(parts []jsonPart) ([]Part, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// compact removes insignificant space from tool input so that decoded
+// messages have one canonical form (caches hash them).
+func compact(raw json.RawMessage) json.RawMessage {
+	if raw == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw // already validated by the decoder; unreachable
+	}
+	return b.Bytes()
 }

@@ -1,0 +1,230 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// setDefaults fills what the file may leave out: a provider named after a
+// type is of that type.
+func (c *Config) setDefaults() {
+	for name, p := range c.Providers {
+		if p.Type == "" && IsType(name) {
+			p.Type = name
+			c.Providers[name] = p
+		}
+	}
+}
+
+// validate checks the whole configuration and returns every problem.
+// Values that may be secret (keys, URLs with passwords) are never quoted.
+func (c *Config) validate() []problem {
+	var probs []problem
+	add := func(field, format string, args ...any) {
+		probs = append(probs, problem{field, fmt.Sprintf(format, args...)})
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(c.Providers)) {
+		p := c.Providers[name]
+		at := "providers." + name
+		if msg := checkName(name); msg != "" {
+			add(at, "provider name %s", msg)
+		}
+		switch {
+		case p.Type == "":
+			add(at+".type", "missing; want one of %s", typeList())
+		case !IsType(p.Type):
+			add(at+".type", "unknown type %q; want one of %s", p.Type, typeList())
+		}
+		if p.APIKey != "" && p.APIKeyEnv != "" {
+			add(at+".api_key_env", "set api_key or api_key_env, not both")
+		}
+		if p.APIKeyEnv != "" && !isEnvName(p.APIKeyEnv) {
+			add(at+".api_key_env", "%q is not an environment variable name", p.APIKeyEnv)
+		}
+		if p.BaseURL != "" {
+			if msg := checkBaseURL(p.Type, p.BaseURL); msg != "" {
+				add(at+".base_url", "%s", msg)
+			}
+		}
+	}
+
+	for _, alias := range slices.Sorted(maps.Keys(c.Models)) {
+		m := c.Models[alias]
+		at := "models." + alias
+		if msg := checkName(alias); msg != "" {
+			add(at, "alias %s", msg)
+		}
+		switch {
+		case m.Provider == "":
+			add(at+".provider", "missing; name a provider declared under providers or one of %s", typeList())
+		case !c.knownProvider(m.Provider):
+			add(at+".provider", "unknown provider %q; declare it under providers or use one of %s", m.Provider, typeList())
+		}
+		if m.Model == "" {
+			add(at+".model", "missing; want the provider's model id, e.g. claude-sonnet-4-6")
+		}
+		seen := map[string]bool{}
+		for i, fb := range m.Fallbacks {
+			fat := fmt.Sprintf("%s.fallbacks[%d]", at, i)
+			switch {
+			case fb == "":
+				add(fat, "empty fallback")
+			case fb == alias:
+				add(fat, "alias %q falls back to itself", alias)
+			case seen[fb]:
+				add(fat, "%q is listed twice", fb)
+			case strings.Contains(fb, "/"):
+				prov, model, _ := strings.Cut(fb, "/")
+				if prov == "" || model == "" {
+					add(fat, "%q: want an alias or provider/model", fb)
+				} else if !c.knownProvider(prov) {
+					add(fat, "unknown provider %q in %q", prov, fb)
+				}
+			default:
+				if _, ok := c.Models[fb]; !ok {
+					add(fat, "unknown alias %q%s", fb, known(c.Models))
+				}
+			}
+			seen[fb] = true
+		}
+		if pr := m.Price; pr != nil {
+			for _, f := range []struct {
+				name string
+				v    float64
+			}{{"input", pr.Input}, {"output", pr.Output}, {"cache_read", pr.CacheRead}, {"cache_write", pr.CacheWrite}, {"cache_write_1h", pr.CacheWrite1h}} {
+				if f.v < 0 || f.v != f.v {
+					add(at+".price."+f.name, "want a price of 0 or more (US dollars per million tokens)")
+				}
+			}
+		}
+	}
+	if cyc := c.fallbackCycle(); cyc != nil {
+		add("models."+cyc[0]+".fallbacks", "fallback cycle %s", strings.Join(cyc, " → "))
+	}
+
+	if a := c.Server.Addr; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			add("server.addr", "want host:port, e.g. 127.0.0.1:8080 or :8080")
+		}
+	}
+	if c.Server.ShutdownTimeout < 0 {
+		add("server.shutdown_timeout", "must not be negative")
+	}
+	if c.Limits.MaxRequestBytes < 0 {
+		add("limits.max_request_bytes", "must not be negative")
+	}
+	if c.Limits.MaxOutputTokens < 0 {
+		add("limits.max_output_tokens", "must not be negative")
+	}
+	if c.Limits.RequestTimeout < 0 {
+		add("limits.request_timeout", "must not be negative")
+	}
+	if u := c.Storage.DatabaseURL.Reveal(); u != "" && !hasScheme(u, "postgres", "postgresql") {
+		add("storage.database_url", "want a postgres:// URL")
+	}
+	if u := c.Storage.RedisURL.Reveal(); u != "" && !hasScheme(u, "redis", "rediss", "unix") {
+		add("storage.redis_url", "want a redis://, rediss:// or unix:// URL")
+	}
+	return probs
+}
+
+// knownProvider reports whether name is declared in the file or is one of
+// the built-in providers configured from the environment.
+func (c *Config) knownProvider(name string) bool {
+	_, ok := c.Providers[name]
+	return ok || IsType(name)
+}
+
+// fallbackCycle returns a cycle among alias fallbacks (first alias
+// repeated at the end), or nil. Aliases are visited in sorted order so the
+// error is the same on every run.
+func (c *Config) fallbackCycle() []string {
+	const (
+		unvisited = iota
+		onPath
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	var visit func(a string) []string
+	visit = func(a string) []string {
+		switch state[a] {
+		case onPath:
+			i := slices.Index(path, a)
+			return append(slices.Clone(path[i:]), a)
+		case done:
+			return nil
+		}
+		state[a] = onPath
+		path = append(path, a)
+		for _, fb := range c.Models[a].Fallbacks {
+			if _, ok := c.Models[fb]; ok && fb != a {
+				if cyc := visit(fb); cyc != nil {
+					return cyc
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[a] = done
+		return nil
+	}
+	for _, a := range slices.Sorted(maps.Keys(c.Models)) {
+		if cyc := visit(a); cyc != nil {
+			return cyc
+		}
+	}
+	return nil
+}
+
+// checkName returns why a provider name or alias is unusable, or "".
+func checkName(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case strings.Contains(name, "/"):
+		return fmt.Sprintf("%q must not contain '/': names with a slash are read as provider/model", name)
+	case strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return fmt.Sprintf("%q must not contain spaces or control characters", name)
+	}
+	return ""
+}
+
+func isEnvName(s string) bool {
+	for i, r := range s {
+		ok := r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9'
+		if !ok {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// checkBaseURL returns why u is not a usable base URL for a provider of
+// type typ, or "". Ollama accepts OLLAMA_HOST's bare host:port too.
+func checkBaseURL(typ, u string) string {
+	if typ == TypeOllama && !strings.Contains(u, "://") {
+		return ""
+	}
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return "want an absolute http:// or https:// URL"
+	}
+	return ""
+}
+
+func hasScheme(u string, schemes ...string) bool {
+	s, _, ok := strings.Cut(u, "://")
+	return ok && slices.Contains(schemes, strings.ToLower(s))
+}
+
+func known[V any](m map[string]V) string {
+	if len(m) == 0 {
+		return ""
+	}
+	return "; known: " + strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+}

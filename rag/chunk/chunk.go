@@ -157,12 +157,19 @@ func (c *Chunker) Chunk(doc *rag.Document) []rag.Chunk {
 	var walk func(s *section)
 	walk = func(s *section) {
 		// A section that fits whole, subsections included, stays one chunk:
-		// the passage keeps its context and no tiny chunks are made.
+		// the passage keeps its context and no tiny chunks are made. Its
+		// path is that of the single subsection it wraps, if that is all
+		// it holds (a document that is one # Title and its content).
 		if c.count(doc.Text[s.start:s.end]) <= c.size {
-			add(s.start, s.end, s.path)
+			path := s.path
+			for w := s; len(w.children) == 1 && strings.TrimSpace(doc.Text[w.start:w.bodyEnd]) == ""; {
+				w = w.children[0]
+				path = w.path
+			}
+			add(s.start, s.end, path)
 			return
 		}
-		for _, sp := range c.merge(c.split(doc.Text, s.start, s.bodyEnd, 0)) {
+		for _, sp := range c.merge(doc.Text, c.split(doc.Text, s.start, s.bodyEnd, 0)) {
 			add(sp.start, sp.end, s.path)
 		}
 		for _, ch := range s.children {
@@ -295,33 +302,48 @@ func (c *Chunker) cutRunes(text string, start, end int) []span {
 	return out
 }
 
-// merge packs consecutive spans into chunks of at most c.size tokens, each
-// starting with up to c.overlap tokens of the previous one.
-func (c *Chunker) merge(spans []span) []span {
+// merge packs consecutive spans into chunks of at most c.size tokens. Each
+// chunk after the first starts with the tail of the one before, up to
+// c.overlap tokens, cut at a sentence boundary or, failing that, a word
+// boundary.
+func (c *Chunker) merge(text string, spans []span) []span {
 	var out []span
-	var cur []span
-	tokens := 0
-	flush := func() {
-		if len(cur) > 0 {
-			out = append(out, span{cur[0].start, cur[len(cur)-1].end, tokens})
-		}
-	}
+	cur := span{start: -1}
 	for _, sp := range spans {
-		if len(cur) > 0 && tokens+sp.tokens > c.size {
-			flush()
-			// Carry whole trailing spans worth at most c.overlap tokens,
-			// leaving room for the span that did not fit.
-			keep, kt := len(cur), 0
-			for keep > 1 && kt+cur[keep-1].tokens <= c.overlap && kt+cur[keep-1].tokens+sp.tokens <= c.size {
-				keep--
-				kt += cur[keep].tokens
+		if cur.start >= 0 && cur.tokens+sp.tokens > c.size {
+			out = append(out, cur)
+			tail := c.tail(text, cur.start, cur.end, min(c.overlap, c.size-sp.tokens))
+			if tail < cur.end {
+				cur = span{tail, cur.end, c.count(text[tail:cur.end])}
+			} else {
+				cur = span{start: -1}
 			}
-			cur = append([]span(nil), cur[keep:]...)
-			tokens = kt
 		}
-		cur = append(cur, sp)
-		tokens += sp.tokens
+		if cur.start < 0 {
+			cur = sp
+			continue
+		}
+		cur.end = sp.end
+		cur.tokens += sp.tokens
 	}
-	flush()
+	if cur.start >= 0 {
+		out = append(out, cur)
+	}
 	return out
+}
+
+// tail returns the earliest sentence (or else word) boundary in
+// (start, end) after which at most budget tokens remain; end when none.
+func (c *Chunker) tail(text string, start, end, budget int) int {
+	if budget <= 0 {
+		return end
+	}
+	for _, level := range []int{bySentence, byWord} {
+		for _, b := range boundaries(text, start, end, level) {
+			if c.count(text[b:end]) <= budget {
+				return b
+			}
+		}
+	}
+	return end
 }

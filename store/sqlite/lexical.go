@@ -19,12 +19,14 @@ type Lexical struct {
 	KeepStopwords bool
 }
 
-// DefaultLexical returns the default lexical settings.
+// DefaultLexical returns the default lexical settings: the title counts
+// twice. Tuned on BEIR SciFact's train queries (nDCG@10 0.7015 with weight
+// 1, 0.7044 with 1.5, 0.7052 with 2; keeping stop words: 0.7009).
 func DefaultLexical() Lexical {
-	return Lexical{TitleWeight: 1, HeadingsWeight: 1, BodyWeight: 1}
+	return Lexical{TitleWeight: 2, HeadingsWeight: 1, BodyWeight: 1}
 }
 
-func (s *Store) lexicalSearch(ctx context.Context, c *collection, q rag.Query, n int) ([]scored, error) {
+func (s *Store) lexicalSearch(ctx context.Context, db querier, c *collection, q rag.Query, n int) ([]scored, error) {
 	terms := queryTerms(q.Text, !s.lexical.KeepStopwords)
 	if len(terms) == 0 {
 		return nil, nil
@@ -34,7 +36,7 @@ func (s *Store) lexicalSearch(ctx context.Context, c *collection, q rag.Query, n
 	args := []any{s.lexical.TitleWeight, s.lexical.HeadingsWeight, s.lexical.BodyWeight, matchExpr(terms)}
 	args = append(args, fargs...)
 	args = append(args, n)
-	rows, err := s.db.QueryContext(ctx, `SELECT rowid, bm25(`+fts+`, ?, ?, ?) AS r FROM `+fts+` WHERE `+fts+` MATCH ?`+where+` ORDER BY r LIMIT ?`, args...)
+	rows, err := db.QueryContext(ctx, `SELECT rowid, bm25(`+fts+`, ?, ?, ?) AS r FROM `+fts+` WHERE `+fts+` MATCH ?`+where+` ORDER BY r LIMIT ?`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -5,33 +5,75 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/keelai/keel/rag"
 )
 
-// Search implements rag.Store.
+// Search implements rag.Store. Each search reads one consistent snapshot
+// of the database, so a concurrent write is seen whole or not at all.
 func (s *Store) Search(ctx context.Context, name string, q rag.Query) ([]rag.Hit, error) {
 	mode, err := rag.ParseMode(string(q.Mode))
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.collection(ctx, s.db, name)
+	q.Mode = mode
+	// A search retries when its snapshot and the loaded vector index are
+	// at different versions (a write landed in between); that is rare, and
+	// a few attempts always settle it unless writes never stop.
+	for range 5 {
+		hits, retry, err := s.search(ctx, name, q)
+		if !retry {
+			return hits, err
+		}
+	}
+	return nil, fmt.Errorf("search collection %q: it changed under every attempt; try again", name)
+}
+
+func (s *Store) search(ctx context.Context, name string, q rag.Query) (hits []rag.Hit, retry bool, err error) {
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, fmt.Errorf("search collection %q: %w", name, err)
+	}
+	defer conn.Close()
+	// A deferred transaction: a read snapshot that takes no write lock.
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return nil, false, fmt.Errorf("search collection %q: %w", name, err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	c, err := s.collection(ctx, conn, name)
+	if err != nil {
+		return nil, false, err
 	}
 	k := q.Limit()
-	var ranked []scored
-	switch mode {
-	case rag.Lexical:
-		ranked, err = s.lexicalSearch(ctx, c, q, candidates(q, k))
-	case rag.Vector:
-		ranked, err = s.vectorSearch(ctx, c, q, candidates(q, k))
-	case rag.Hybrid:
-		ranked, err = s.hybridSearch(ctx, c, q, k)
+	n := candidates(q, k)
+	var lex, vec []scored
+	if q.Mode != rag.Vector {
+		if lex, err = s.lexicalSearch(ctx, conn, c, q, n); err != nil {
+			return nil, false, fmt.Errorf("search collection %q: %w", name, err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("search collection %q: %w", name, err)
+	if q.Mode != rag.Lexical {
+		idx, release, err := s.acquireIndex(ctx, conn, c, q)
+		if err != nil {
+			return nil, false, fmt.Errorf("search collection %q: %w", name, err)
+		}
+		if idx == nil {
+			return nil, true, nil
+		}
+		vec, err = s.vectorSearch(ctx, conn, c, idx, q, n)
+		release()
+		if err != nil {
+			return nil, false, fmt.Errorf("search collection %q: %w", name, err)
+		}
+	}
+	ranked := lex
+	switch q.Mode {
+	case rag.Vector:
+		ranked = vec
+	case rag.Hybrid:
+		ranked = fuse(q.Fusion, lex, vec)
 	}
 	if q.PerDocument {
 		ranked = bestPerDocument(ranked)
@@ -39,11 +81,11 @@ func (s *Store) Search(ctx context.Context, name string, q rag.Query) ([]rag.Hit
 	if len(ranked) > k {
 		ranked = ranked[:k]
 	}
-	hits, err := s.hits(ctx, ranked, q.WithVectors)
+	hits, err = s.hits(ctx, conn, ranked, q.WithVectors)
 	if err != nil {
-		return nil, fmt.Errorf("search collection %q: %w", name, err)
+		return nil, false, fmt.Errorf("search collection %q: %w", name, err)
 	}
-	return hits, nil
+	return hits, false, nil
 }
 
 // scored is a chunk row id with its score, higher is better.
@@ -92,23 +134,24 @@ func filterClause(expr string, filter map[string]string) (string, []any) {
 	return b.String(), args
 }
 
-func (s *Store) vectorSearch(ctx context.Context, c *collection, q rag.Query, n int) ([]scored, error) {
+// checkVectorQuery reports why a vector query cannot run on c, if it cannot.
+func checkVectorQuery(c *collection, q rag.Query) error {
 	if len(q.Vector) == 0 {
-		return nil, errors.New("vector search needs a query vector: configure an embedder")
+		return errors.New("vector search needs a query vector: configure an embedder")
 	}
 	if c.embedder == "" {
-		return nil, errors.New("the collection has no vectors: it was ingested without an embedder")
+		return errors.New("the collection has no vectors: it was ingested without an embedder")
 	}
 	if len(q.Vector) != c.dims {
-		return nil, fmt.Errorf("query vector has %d dimensions, the collection's (%s) have %d", len(q.Vector), c.embedder, c.dims)
+		return fmt.Errorf("query vector has %d dimensions, the collection's (%s) have %d", len(q.Vector), c.embedder, c.dims)
 	}
-	idx, err := s.vectorIndex(ctx, c)
-	if err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+func (s *Store) vectorSearch(ctx context.Context, db querier, c *collection, idx rag.VectorIndex, q rag.Query, n int) ([]scored, error) {
 	var keep func(string) bool
 	if len(q.Filter) > 0 {
-		allowed, err := s.filteredChunks(ctx, c, q.Filter)
+		allowed, err := s.filteredChunks(ctx, db, c, q.Filter)
 		if err != nil {
 			return nil, err
 		}
@@ -120,8 +163,8 @@ func (s *Store) vectorSearch(ctx context.Context, c *collection, q rag.Query, n 
 	}
 	out := make([]scored, 0, len(res))
 	for _, r := range res {
-		var id int64
-		if _, err := fmt.Sscan(r.ID, &id); err != nil {
+		id, err := strconv.ParseInt(r.ID, 10, 64)
+		if err != nil {
 			return nil, fmt.Errorf("vector index returned id %q: %w", r.ID, err)
 		}
 		out = append(out, scored{id, float64(r.Score)})
@@ -129,9 +172,9 @@ func (s *Store) vectorSearch(ctx context.Context, c *collection, q rag.Query, n 
 	return out, nil
 }
 
-func (s *Store) filteredChunks(ctx context.Context, c *collection, filter map[string]string) (map[string]bool, error) {
+func (s *Store) filteredChunks(ctx context.Context, db querier, c *collection, filter map[string]string) (map[string]bool, error) {
 	where, args := filterClause("k.id", filter)
-	rows, err := s.db.QueryContext(ctx, `SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document WHERE d.collection = ?`+where,
+	rows, err := db.QueryContext(ctx, `SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document WHERE d.collection = ?`+where,
 		append([]any{c.id}, args...)...)
 	if err != nil {
 		return nil, err
@@ -148,54 +191,57 @@ func (s *Store) filteredChunks(ctx context.Context, c *collection, filter map[st
 	return allowed, rows.Err()
 }
 
-// vectorIndex returns the collection's loaded index, loading it from the
-// vector blobs when absent or older than the collection.
-func (s *Store) vectorIndex(ctx context.Context, c *collection) (rag.VectorIndex, error) {
-	if s.opts.NewIndex == nil {
-		return nil, errors.New("no vector index is configured in this store")
+// acquireIndex returns c's vector index at exactly c.version, read-locked
+// until release is called. It returns a nil index when the caller must
+// retry with a fresh snapshot: after loading the index from this snapshot,
+// or when the loaded index is newer than the snapshot.
+func (s *Store) acquireIndex(ctx context.Context, db querier, c *collection, q rag.Query) (idx rag.VectorIndex, release func(), err error) {
+	if err := checkVectorQuery(c, q); err != nil {
+		return nil, nil, err
+	}
+	s.mu.RLock()
+	li := s.indexes[c.id]
+	if li != nil && li.version == c.version && li.dims == c.dims {
+		return li.idx, s.mu.RUnlock, nil
+	}
+	s.mu.RUnlock()
+	if li != nil && li.version > c.version {
+		return nil, nil, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if li := s.indexes[c.id]; li != nil && li.version == c.version && li.dims == c.dims {
-		return li.idx, nil
+	if li := s.indexes[c.id]; li != nil && li.version >= c.version {
+		return nil, nil, nil
 	}
-	idx := s.opts.NewIndex(c.dims)
-	rows, err := s.db.QueryContext(ctx, `SELECT k.id, k.vector FROM chunks k JOIN documents d ON d.id = k.document WHERE d.collection = ? AND k.vector IS NOT NULL`, c.id)
+	fresh := s.opts.NewIndex(c.dims)
+	rows, err := db.QueryContext(ctx, `SELECT k.id, k.vector FROM chunks k JOIN documents d ON d.id = k.document WHERE d.collection = ? AND k.vector IS NOT NULL`, c.id)
 	if err != nil {
-		return nil, fmt.Errorf("load vectors: %w", err)
+		return nil, nil, fmt.Errorf("load vectors: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
 		var blob []byte
 		if err := rows.Scan(&id, &blob); err != nil {
-			return nil, fmt.Errorf("load vectors: %w", err)
+			return nil, nil, fmt.Errorf("load vectors: %w", err)
 		}
 		v, err := decodeVector(blob)
 		if err != nil {
-			return nil, fmt.Errorf("load vectors: chunk %d: %w", id, err)
+			return nil, nil, fmt.Errorf("load vectors: chunk %d: %w", id, err)
 		}
-		if err := idx.Add(chunkKey(id), v); err != nil {
-			return nil, fmt.Errorf("load vectors: chunk %d: %w", id, err)
+		if err := fresh.Add(chunkKey(id), v); err != nil {
+			return nil, nil, fmt.Errorf("load vectors: chunk %d: %w", id, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load vectors: %w", err)
+		return nil, nil, fmt.Errorf("load vectors: %w", err)
 	}
-	s.indexes[c.id] = &loadedIndex{version: c.version, dims: c.dims, idx: idx}
-	return idx, nil
+	s.indexes[c.id] = &loadedIndex{version: c.version, dims: c.dims, idx: fresh}
+	return nil, nil, nil
 }
 
-func (s *Store) hybridSearch(ctx context.Context, c *collection, q rag.Query, k int) ([]scored, error) {
-	n := candidates(q, k)
-	lex, err := s.lexicalSearch(ctx, c, q, n)
-	if err != nil {
-		return nil, err
-	}
-	vec, err := s.vectorSearch(ctx, c, q, n)
-	if err != nil {
-		return nil, err
-	}
+// fuse combines the lexical and vector rankings by weighted RRF.
+func fuse(f rag.Fusion, lex, vec []scored) []scored {
 	toIDs := func(l []scored) []string {
 		ids := make([]string, len(l))
 		for i, x := range l {
@@ -203,22 +249,21 @@ func (s *Store) hybridSearch(ctx context.Context, c *collection, q rag.Query, k 
 		}
 		return ids
 	}
-	w1, w2 := q.Fusion.LexicalWeight, q.Fusion.VectorWeight
+	w1, w2 := f.LexicalWeight, f.VectorWeight
 	if w1 == 0 && w2 == 0 {
 		w1, w2 = 1, 1
 	}
-	fused := rag.RRF(q.Fusion.K, []float64{w1, w2}, toIDs(lex), toIDs(vec))
+	fused := rag.RRF(f.K, []float64{w1, w2}, toIDs(lex), toIDs(vec))
 	out := make([]scored, len(fused))
-	for i, f := range fused {
-		var id int64
-		fmt.Sscan(f.ID, &id)
-		out[i] = scored{id, float64(f.Score)}
+	for i, x := range fused {
+		id, _ := strconv.ParseInt(x.ID, 10, 64) // ids came from chunkKey
+		out[i] = scored{id, x.Score}
 	}
-	return out, nil
+	return out
 }
 
 // hits loads the chunks of ranked, in order, with their documents.
-func (s *Store) hits(ctx context.Context, ranked []scored, withVectors bool) ([]rag.Hit, error) {
+func (s *Store) hits(ctx context.Context, db querier, ranked []scored, withVectors bool) ([]rag.Hit, error) {
 	if len(ranked) == 0 {
 		return nil, nil
 	}
@@ -230,7 +275,7 @@ func (s *Store) hits(ctx context.Context, ranked []scored, withVectors bool) ([]
 	if withVectors {
 		vecCol = "k.vector"
 	}
-	rows, err := s.db.QueryContext(ctx, `
+	rows, err := db.QueryContext(ctx, `
 		SELECT k.id, k.idx, k.text, k.start, k.end, k.headings, `+vecCol+`, d.doc_id, d.title, d.source, d.metadata
 		FROM chunks k JOIN documents d ON d.id = k.document
 		WHERE k.id IN (?`+strings.Repeat(",?", len(ranked)-1)+`)`, args...)

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/keelai/keel/rag"
+	"github.com/keelai/keel/rag/vector"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -24,8 +25,7 @@ import (
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
 	// NewIndex builds the in-memory vector index of a collection whose
-	// vectors have dims dimensions. Nil means vector and hybrid search
-	// report that no index is available.
+	// vectors have dims dimensions; nil means rag/vector's index.
 	NewIndex func(dims int) rag.VectorIndex
 	// Lexical tunes BM25; the zero value is the tuned default (see
 	// DefaultLexical).
@@ -43,9 +43,12 @@ type Store struct {
 	// (SQLite serialises across processes).
 	writeMu sync.Mutex
 
-	// mu guards indexes: each collection's vector index, loaded on the
-	// first vector search and kept in step with writes.
-	mu      sync.Mutex
+	// mu guards indexes, each collection's vector index, loaded on the
+	// first vector search and kept in step with writes. A vector search
+	// holds the read lock while it uses an index; a writer holds the write
+	// lock across its commit and the index update, so a search sees the
+	// index at exactly the version of its SQL snapshot.
+	mu      sync.RWMutex
 	indexes map[int64]*loadedIndex
 }
 
@@ -84,6 +87,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s := &Store{db: db, opts: opts, lexical: DefaultLexical(), indexes: map[int64]*loadedIndex{}}
 	if opts.Lexical != nil {
 		s.lexical = *opts.Lexical
+	}
+	if s.opts.NewIndex == nil {
+		s.opts.NewIndex = func(dims int) rag.VectorIndex { return vector.New(dims) }
 	}
 	return s, nil
 }
@@ -366,14 +372,14 @@ func (s *Store) Apply(ctx context.Context, name string, b rag.Batch) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE collections SET version = version + 1 WHERE id = ?`, c.id); err != nil {
 		return fmt.Errorf("collection %q: %w", name, err)
 	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("collection %q: commit: %w", name, err)
 	}
-
 	// Keep a loaded vector index in step, or drop it to be reloaded when it
 	// is not at the version this write started from (another process wrote).
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	li := s.indexes[c.id]
 	if li == nil {
 		return nil

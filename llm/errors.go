@@ -211,7 +211,7 @@ func firstHeader(h http.Header, names ...string) string {
 func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := strings.TrimSpace(h.Get("retry-after-ms")); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(ms * float64(time.Millisecond))
+			return clampRetryAfter(ms * float64(time.Millisecond))
 		}
 	}
 	v := strings.TrimSpace(h.Get("retry-after"))
@@ -220,16 +220,27 @@ func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
 	}
 	if s, err := strconv.ParseFloat(v, 64); err == nil {
 		if s > 0 {
-			return time.Duration(s * float64(time.Second))
+			return clampRetryAfter(s * float64(time.Second))
 		}
 		return 0
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, MaxRetryAfter)
 		}
 	}
 	return 0
+}
+
+// MaxRetryAfter bounds what ParseRetryAfter returns: a day is already far
+// beyond what any caller waits, and larger values would overflow Duration.
+const MaxRetryAfter = 24 * time.Hour
+
+func clampRetryAfter(ns float64) time.Duration {
+	if ns >= float64(MaxRetryAfter) || ns != ns { // ns != ns: NaN
+		return MaxRetryAfter
+	}
+	return time.Duration(ns)
 }
 
 // IsContextLengthMessage reports whether a provider's error message says

@@ -27,6 +27,10 @@ func TestParseRetryAfter(t *testing.T) {
 		{"date in the past", map[string]string{"retry-after": now.Add(-time.Minute).Format(http.TimeFormat)}, 0},
 		{"negative", map[string]string{"retry-after": "-4"}, 0},
 		{"garbage", map[string]string{"retry-after": "tomorrow"}, 0},
+		{"huge seconds", map[string]string{"retry-after": "1e300"}, MaxRetryAfter},
+		{"huge ms", map[string]string{"retry-after-ms": "9223372036854775807"}, MaxRetryAfter},
+		{"NaN", map[string]string{"retry-after": "NaN"}, 0},
+		{"far date", map[string]string{"retry-after": now.AddDate(1, 0, 0).Format(http.TimeFormat)}, MaxRetryAfter},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -68,15 +68,26 @@ func Extract(question string, hits []Hit, limit int) Extractive {
 				c.score += math.Log(1 + n/float64(df[t]))
 			}
 		}
-		// Earlier passages ranked higher; very short fragments say little.
+		// Earlier passages ranked higher; very short fragments say little;
+		// long units match many words by their length alone; code is quoted
+		// only when it clearly beats the prose.
 		c.score /= 1 + 0.1*float64(c.hit)
-		if len(strings.Fields(c.Text)) < 4 && !c.Code {
+		words := len(strings.Fields(c.Text))
+		if words < 4 && !c.Code {
+			c.score *= 0.5
+		}
+		if words > 30 {
+			c.score /= 1 + 0.02*float64(words-30)
+		}
+		if c.Code {
 			c.score *= 0.5
 		}
 	}
 	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
 	var out Extractive
-	num := map[int]int{} // hit index -> source number
+	// Sources are numbered by label (file and heading path), so two
+	// passages of one section are one source.
+	num := map[string]int{}
 	perHit := map[int]int{}
 	for _, c := range cands {
 		if len(out.Sentences) == limit || c.score <= 0 {
@@ -86,12 +97,13 @@ func Extract(question string, hits []Hit, limit int) Extractive {
 			continue // spread the quotes over more than one passage
 		}
 		perHit[c.hit]++
-		if _, ok := num[c.hit]; !ok {
-			num[c.hit] = len(out.Sources) + 1
-			out.Sources = append(out.Sources, Source{N: num[c.hit], Hit: hits[c.hit]})
+		label := hits[c.hit].Label()
+		if _, ok := num[label]; !ok {
+			num[label] = len(out.Sources) + 1
+			out.Sources = append(out.Sources, Source{N: num[label], Hit: hits[c.hit]})
 		}
 		s := c.Sentence
-		s.N = num[c.hit]
+		s.N = num[label]
 		out.Sentences = append(out.Sentences, s)
 	}
 	return out

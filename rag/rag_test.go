@@ -196,9 +196,9 @@ func (m *memStore) Apply(ctx context.Context, c string, b rag.Batch) error {
 }
 
 func (m *memStore) Search(context.Context, string, rag.Query) ([]rag.Hit, error) { return nil, nil }
-func (m *memStore) Collections(context.Context) ([]rag.CollectionInfo, error)  { return nil, nil }
-func (m *memStore) DropCollection(context.Context, string) error               { return nil }
-func (m *memStore) Close() error                                                { return nil }
+func (m *memStore) Collections(context.Context) ([]rag.CollectionInfo, error)    { return nil, nil }
+func (m *memStore) DropCollection(context.Context, string) error                 { return nil }
+func (m *memStore) Close() error                                                 { return nil }
 
 type wholeDoc struct{ version string }
 

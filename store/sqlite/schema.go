@@ -4,16 +4,16 @@ package sqlite
 // has its own FTS5 table, fts_<collection id>, so that BM25 statistics
 // (document frequencies, average length) are the collection's own.
 const schema = `
-CREATE TABLE IF NOT EXISTS collections (
+CREATE TABLE IF NOT EXISTS rag_collections (
 	id       INTEGER PRIMARY KEY,
 	name     TEXT NOT NULL UNIQUE,
 	embedder TEXT NOT NULL DEFAULT '',
 	dims     INTEGER NOT NULL DEFAULT 0,
 	version  INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS documents (
+CREATE TABLE IF NOT EXISTS rag_documents (
 	id         INTEGER PRIMARY KEY,
-	collection INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+	collection INTEGER NOT NULL REFERENCES rag_collections(id) ON DELETE CASCADE,
 	doc_id     TEXT NOT NULL,
 	title      TEXT NOT NULL,
 	source     TEXT NOT NULL,
@@ -21,9 +21,9 @@ CREATE TABLE IF NOT EXISTS documents (
 	metadata   TEXT NOT NULL,
 	UNIQUE (collection, doc_id)
 );
-CREATE TABLE IF NOT EXISTS chunks (
+CREATE TABLE IF NOT EXISTS rag_chunks (
 	id       INTEGER PRIMARY KEY,
-	document INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+	document INTEGER NOT NULL REFERENCES rag_documents(id) ON DELETE CASCADE,
 	idx      INTEGER NOT NULL,
 	text     TEXT NOT NULL,
 	start    INTEGER NOT NULL,
@@ -31,14 +31,14 @@ CREATE TABLE IF NOT EXISTS chunks (
 	headings TEXT NOT NULL,
 	vector   BLOB
 );
-CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document);
-CREATE TABLE IF NOT EXISTS metadata (
-	document INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+CREATE INDEX IF NOT EXISTS rag_chunks_document ON rag_chunks(document);
+CREATE TABLE IF NOT EXISTS rag_metadata (
+	document INTEGER NOT NULL REFERENCES rag_documents(id) ON DELETE CASCADE,
 	key      TEXT NOT NULL,
 	value    TEXT NOT NULL,
 	PRIMARY KEY (key, value, document)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS metadata_document ON metadata(document);
+CREATE INDEX IF NOT EXISTS rag_metadata_document ON rag_metadata(document);
 `
 
 // ftsTable returns the DDL of a collection's full-text table. It is

@@ -128,7 +128,7 @@ func filterClause(expr string, filter map[string]string) (string, []any) {
 	var b strings.Builder
 	var args []any
 	for k, v := range filter {
-		b.WriteString(` AND ` + expr + ` IN (SELECT c.id FROM chunks c JOIN metadata m ON m.document = c.document WHERE m.key = ? AND m.value = ?)`)
+		b.WriteString(` AND ` + expr + ` IN (SELECT c.id FROM rag_chunks c JOIN rag_metadata m ON m.document = c.document WHERE m.key = ? AND m.value = ?)`)
 		args = append(args, k, v)
 	}
 	return b.String(), args
@@ -174,7 +174,7 @@ func (s *Store) vectorSearch(ctx context.Context, db querier, c *collection, idx
 
 func (s *Store) filteredChunks(ctx context.Context, db querier, c *collection, filter map[string]string) (map[string]bool, error) {
 	where, args := filterClause("k.id", filter)
-	rows, err := db.QueryContext(ctx, `SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document WHERE d.collection = ?`+where,
+	rows, err := db.QueryContext(ctx, `SELECT k.id FROM rag_chunks k JOIN rag_documents d ON d.id = k.document WHERE d.collection = ?`+where,
 		append([]any{c.id}, args...)...)
 	if err != nil {
 		return nil, err
@@ -214,7 +214,7 @@ func (s *Store) acquireIndex(ctx context.Context, db querier, c *collection, q r
 		return nil, nil, nil
 	}
 	fresh := s.opts.NewIndex(c.dims)
-	rows, err := db.QueryContext(ctx, `SELECT k.id, k.vector FROM chunks k JOIN documents d ON d.id = k.document WHERE d.collection = ? AND k.vector IS NOT NULL`, c.id)
+	rows, err := db.QueryContext(ctx, `SELECT k.id, k.vector FROM rag_chunks k JOIN rag_documents d ON d.id = k.document WHERE d.collection = ? AND k.vector IS NOT NULL`, c.id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load vectors: %w", err)
 	}
@@ -277,7 +277,7 @@ func (s *Store) hits(ctx context.Context, db querier, ranked []scored, withVecto
 	}
 	rows, err := db.QueryContext(ctx, `
 		SELECT k.id, k.idx, k.text, k.start, k.end, k.headings, `+vecCol+`, d.doc_id, d.title, d.source, d.metadata
-		FROM chunks k JOIN documents d ON d.id = k.document
+		FROM rag_chunks k JOIN rag_documents d ON d.id = k.document
 		WHERE k.id IN (?`+strings.Repeat(",?", len(ranked)-1)+`)`, args...)
 	if err != nil {
 		return nil, err

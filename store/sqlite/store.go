@@ -106,7 +106,7 @@ type collection struct {
 
 func (s *Store) collection(ctx context.Context, q querier, name string) (*collection, error) {
 	var c collection
-	err := q.QueryRowContext(ctx, `SELECT id, embedder, dims, version FROM collections WHERE name = ?`, name).
+	err := q.QueryRowContext(ctx, `SELECT id, embedder, dims, version FROM rag_collections WHERE name = ?`, name).
 		Scan(&c.id, &c.embedder, &c.dims, &c.version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("collection %q: %w", name, rag.ErrNotFound)
@@ -123,7 +123,7 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func ftsName(id int64) string { return "fts_" + strconv.FormatInt(id, 10) }
+func ftsName(id int64) string { return "rag_fts_" + strconv.FormatInt(id, 10) }
 
 // Documents implements rag.Store.
 func (s *Store) Documents(ctx context.Context, name string) ([]rag.DocInfo, error) {
@@ -134,7 +134,7 @@ func (s *Store) Documents(ctx context.Context, name string) ([]rag.DocInfo, erro
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT doc_id, hash FROM documents WHERE collection = ? ORDER BY doc_id`, c.id)
+	rows, err := s.db.QueryContext(ctx, `SELECT doc_id, hash FROM rag_documents WHERE collection = ? ORDER BY doc_id`, c.id)
 	if err != nil {
 		return nil, fmt.Errorf("collection %q: %w", name, err)
 	}
@@ -154,9 +154,9 @@ func (s *Store) Documents(ctx context.Context, name string) ([]rag.DocInfo, erro
 func (s *Store) Collections(ctx context.Context) ([]rag.CollectionInfo, error) {
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT c.name, c.embedder, c.dims,
-			(SELECT count(*) FROM documents d WHERE d.collection = c.id),
-			(SELECT count(*) FROM chunks k JOIN documents d ON d.id = k.document WHERE d.collection = c.id)
-		FROM collections c ORDER BY c.name`)
+			(SELECT count(*) FROM rag_documents d WHERE d.collection = c.id),
+			(SELECT count(*) FROM rag_chunks k JOIN rag_documents d ON d.id = k.document WHERE d.collection = c.id)
+		FROM rag_collections c ORDER BY c.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list collections: %w", err)
 	}
@@ -188,7 +188,7 @@ func (s *Store) DropCollection(ctx context.Context, name string) error {
 	if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+ftsName(c.id)); err != nil {
 		return fmt.Errorf("drop collection %q: %w", name, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM collections WHERE id = ?`, c.id); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rag_collections WHERE id = ?`, c.id); err != nil {
 		return fmt.Errorf("drop collection %q: %w", name, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -272,14 +272,14 @@ func (s *Store) Apply(ctx context.Context, name string, b rag.Batch) error {
 
 	del := func(docID string) error {
 		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM documents WHERE collection = ? AND doc_id = ?`, c.id, docID).Scan(&id)
+		err := tx.QueryRowContext(ctx, `SELECT id FROM rag_documents WHERE collection = ? AND doc_id = ?`, c.id, docID).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM chunks WHERE document = ?`, id)
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM rag_chunks WHERE document = ?`, id)
 		if err != nil {
 			return err
 		}
@@ -295,10 +295,10 @@ func (s *Store) Apply(ctx context.Context, name string, b rag.Batch) error {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+fts+` WHERE rowid IN (SELECT id FROM chunks WHERE document = ?)`, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+fts+` WHERE rowid IN (SELECT id FROM rag_chunks WHERE document = ?)`, id); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM documents WHERE id = ?`, id)
+		_, err = tx.ExecContext(ctx, `DELETE FROM rag_documents WHERE id = ?`, id)
 		return err
 	}
 	for _, id := range b.Delete {
@@ -306,12 +306,12 @@ func (s *Store) Apply(ctx context.Context, name string, b rag.Batch) error {
 			return fmt.Errorf("collection %q: delete %q: %w", name, id, err)
 		}
 	}
-	insDoc, err := tx.PrepareContext(ctx, `INSERT INTO documents (collection, doc_id, title, source, hash, metadata) VALUES (?, ?, ?, ?, ?, ?)`)
+	insDoc, err := tx.PrepareContext(ctx, `INSERT INTO rag_documents (collection, doc_id, title, source, hash, metadata) VALUES (?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("collection %q: %w", name, err)
 	}
 	defer insDoc.Close()
-	insChunk, err := tx.PrepareContext(ctx, `INSERT INTO chunks (id, document, idx, text, start, end, headings, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	insChunk, err := tx.PrepareContext(ctx, `INSERT INTO rag_chunks (id, document, idx, text, start, end, headings, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("collection %q: %w", name, err)
 	}
@@ -321,7 +321,7 @@ func (s *Store) Apply(ctx context.Context, name string, b rag.Batch) error {
 		return fmt.Errorf("collection %q: %w", name, err)
 	}
 	defer insFTS.Close()
-	insMeta, err := tx.PrepareContext(ctx, `INSERT INTO metadata (document, key, value) VALUES (?, ?, ?)`)
+	insMeta, err := tx.PrepareContext(ctx, `INSERT INTO rag_metadata (document, key, value) VALUES (?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("collection %q: %w", name, err)
 	}
@@ -369,7 +369,7 @@ func (s *Store) Apply(ctx context.Context, name string, b rag.Batch) error {
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE collections SET version = version + 1 WHERE id = ?`, c.id); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE rag_collections SET version = version + 1 WHERE id = ?`, c.id); err != nil {
 		return fmt.Errorf("collection %q: %w", name, err)
 	}
 
@@ -406,7 +406,7 @@ func (s *Store) Apply(ctx context.Context, name string, b rag.Batch) error {
 func (s *Store) ensureCollection(ctx context.Context, tx *sql.Tx, name string, b *rag.Batch) (*collection, error) {
 	c, err := s.collection(ctx, tx, name)
 	if errors.Is(err, rag.ErrNotFound) {
-		res, err := tx.ExecContext(ctx, `INSERT INTO collections (name, embedder, dims) VALUES (?, ?, ?)`, name, b.Embedder, b.Dimensions)
+		res, err := tx.ExecContext(ctx, `INSERT INTO rag_collections (name, embedder, dims) VALUES (?, ?, ?)`, name, b.Embedder, b.Dimensions)
 		if err != nil {
 			return nil, fmt.Errorf("create collection %q: %w", name, err)
 		}
@@ -439,7 +439,7 @@ func (s *Store) ensureCollection(ctx context.Context, tx *sql.Tx, name string, b
 					name, c.embedder, c.dims, b.Embedder, b.Dimensions)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE collections SET embedder = ?, dims = ? WHERE id = ?`, b.Embedder, b.Dimensions, c.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE rag_collections SET embedder = ?, dims = ? WHERE id = ?`, b.Embedder, b.Dimensions, c.id); err != nil {
 			return nil, fmt.Errorf("collection %q: %w", name, err)
 		}
 		c.embedder, c.dims = b.Embedder, b.Dimensions

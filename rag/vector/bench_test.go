@@ -39,8 +39,12 @@ func BenchmarkKernel(b *testing.B) {
 	q := make([]byte, stride)
 	codes := make([]int8, stride*n)
 	out := make([]int32, n)
-	b.SetBytes(stride * n)
-	for b.Loop() {
-		dots(q, codes, stride, n, out)
+	for name, kernel := range kernels() {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(stride * n)
+			for b.Loop() {
+				kernel(q, codes, stride, n, out)
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"iter"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/keelai/keel/llm"
@@ -26,16 +27,33 @@ import (
 type Rule struct {
 	Name    string
 	Pattern *regexp.Regexp
+	// Keywords, when set, are lower-case strings of which the text must
+	// contain one for Pattern to be tried. Go's case-insensitive
+	// alternations cost tens of microseconds on every part; a substring
+	// scan rules most text out for a fraction of that.
+	Keywords []string
+}
+
+func (r Rule) match(text, lower string) bool {
+	if len(r.Keywords) > 0 && !slices.ContainsFunc(r.Keywords, func(k string) bool { return strings.Contains(lower, k) }) {
+		return false
+	}
+	return r.Pattern.MatchString(text)
 }
 
 // DefaultRules returns the built-in rules.
 func DefaultRules() []Rule {
 	return []Rule{
-		{"ignore_instructions", regexp.MustCompile(`(?i)\b(ignore|disregard|forget|override|bypass)\s+(all\s+|any\s+|the\s+|of\s+)*(previous|prior|above|earlier|preceding|your|system)\s+(instructions?|prompts?|rules|directions|guidelines|context)`)},
-		{"role_override", regexp.MustCompile(`(?i)\b(you\s+are\s+now\s+(a|an|in|the|my)\b|from\s+now\s+on,?\s+you\s+(are|will)\b|developer\s+mode|jailbr(oken|eak)|\bDAN\s+mode\b|act\s+as\s+an?\s+(unrestricted|unfiltered|uncensored))`)},
-		{"prompt_leak", regexp.MustCompile(`(?i)\b(reveal|show|print|repeat|output|leak|tell\s+me)\s+(me\s+)?(your|the)\s+(full\s+|entire\s+|hidden\s+)?(system\s+|initial\s+)?(prompt|instructions)`)},
-		{"forged_delimiter", regexp.MustCompile(`(?i)(</?\s*(system|assistant|instructions?|untrusted|user_input|document)\s*>|<\|im_(start|end)\|>|\[/?INST\]|<<\s*/?SYS\s*>>|^\s*#{2,}\s*(system|instructions?)\b)`)},
-		{"markdown_exfiltration", regexp.MustCompile(`(?i)!\[[^\]]*\]\(\s*https?://[^)\s]*\?[^)\s]*=`)},
+		{"ignore_instructions", regexp.MustCompile(`(?i)\b(ignore|disregard|forget|override|bypass)\s+(all\s+|any\s+|the\s+|of\s+)*(previous|prior|above|earlier|preceding|your|system)\s+(instructions?|prompts?|rules|directions|guidelines|context)`),
+			[]string{"ignore", "disregard", "forget", "override", "bypass"}},
+		{"role_override", regexp.MustCompile(`(?i)\b(you\s+are\s+now\s+(a|an|in|the|my)\b|from\s+now\s+on,?\s+you\s+(are|will)\b|developer\s+mode|jailbr(oken|eak)|\bDAN\s+mode\b|act\s+as\s+an?\s+(unrestricted|unfiltered|uncensored))`),
+			[]string{"now", "mode", "jailbr", "act"}},
+		{"prompt_leak", regexp.MustCompile(`(?i)\b(reveal|show|print|repeat|output|leak|tell\s+me)\s+(me\s+)?(your|the)\s+(full\s+|entire\s+|hidden\s+)?(system\s+|initial\s+)?(prompt|instructions)`),
+			[]string{"prompt", "instructions"}},
+		{"forged_delimiter", regexp.MustCompile(`(?i)(</?\s*(system|assistant|instructions?|untrusted|user_input|document)\s*>|<\|im_(start|end)\|>|\[/?INST\]|<<\s*/?SYS\s*>>|(?m:^)\s*#{2,}\s*(system|instructions?)\b)`),
+			[]string{"<", "[inst", "[/inst", "##"}},
+		{"markdown_exfiltration", regexp.MustCompile(`(?i)!\[[^\]]*\]\(\s*https?://[^)\s]*\?[^)\s]*=`),
+			[]string{"](http"}},
 	}
 }
 
@@ -104,7 +122,8 @@ func Check(req *llm.Request, opts Options) []Finding {
 	}
 	var found []Finding
 	size := 0
-	seen := map[string]bool{}
+	var seen uint64 // bit i: rule i already found; later rules are not deduplicated
+
 	for i := first; i < len(req.Messages); i++ {
 		msg := req.Messages[i]
 		if msg.Role != llm.RoleUser {
@@ -113,9 +132,16 @@ func Check(req *llm.Request, opts Options) []Finding {
 		for j, p := range msg.Parts {
 			text := untrustedText(p)
 			size += len(text)
-			for _, r := range rules {
-				if !seen[r.Name] && r.Pattern.MatchString(text) {
-					seen[r.Name] = true
+			if text == "" {
+				continue
+			}
+			lower := strings.ToLower(text)
+			for k, r := range rules {
+				bit := uint64(1) << min(k, 63)
+				if seen&bit == 0 && r.match(text, lower) {
+					if k < 63 {
+						seen |= bit
+					}
 					found = append(found, Finding{Rule: r.Name, Message: i, Part: j})
 				}
 			}

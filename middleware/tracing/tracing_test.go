@@ -125,4 +125,3 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("exporter sent %q", r)
 	}
 }
-

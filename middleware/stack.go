@@ -1,0 +1,157 @@
+// Package middleware composes Keel's production middleware into the default
+// stack, so that the CLI and the server wire a model with one call:
+//
+//	m = middleware.Stack(middleware.StackOptions{
+//		Fallbacks: []llm.Model{secondary},
+//		Logger:    slog.Default(),
+//	})(primary)
+//
+// Each middleware lives in its own package (retry, fallback, ratelimit,
+// timeout, respcache, logging, metrics, tracing, guard; cost for prices,
+// meters and budgets) and can be used alone; they share what they learn
+// about a call through callinfo. The order, outermost first:
+//
+//	tracing → metrics → logging → guard → respcache → cost → timeout (call)
+//	  → fallback over, for each model: breaker → retry → ratelimit → timeout (attempt)
+//
+// docs/reliability-and-cost.md explains why this order.
+package middleware
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/keelai/keel/cost"
+	"github.com/keelai/keel/llm"
+	"github.com/keelai/keel/middleware/fallback"
+	"github.com/keelai/keel/middleware/guard"
+	"github.com/keelai/keel/middleware/logging"
+	"github.com/keelai/keel/middleware/metrics"
+	"github.com/keelai/keel/middleware/ratelimit"
+	"github.com/keelai/keel/middleware/respcache"
+	"github.com/keelai/keel/middleware/retry"
+	"github.com/keelai/keel/middleware/timeout"
+	"github.com/keelai/keel/middleware/tracing"
+)
+
+// StackOptions configures Stack. The zero value gives retries, circuit
+// breakers, the guard in flag mode and cost tracking at list prices;
+// everything that needs a destination (logs, metrics, traces, cache,
+// budgets) is off until given one.
+type StackOptions struct {
+	// Fallbacks are tried in order after the wrapped model (keel.yaml
+	// `models.<alias>.fallbacks`). Each gets the same per-model chain.
+	Fallbacks []llm.Model
+	Fallback  fallback.Options
+
+	// Retry configures the retries of each model. When a model has a
+	// fallback after it and Retry.Retryable is nil, an overloaded error is
+	// not retried on it: the call moves on at once.
+	Retry retry.Options
+	// Breaker configures the circuit breakers; NoBreaker leaves them out.
+	Breaker   fallback.BreakerOptions
+	NoBreaker bool
+
+	// RateLimits returns each model's client-side limits; nil means none.
+	RateLimits func(model string) ratelimit.Limits
+
+	// Timeout bounds a whole call, AttemptTimeout each attempt; 0 means no
+	// bound (the caller's context still applies).
+	Timeout, AttemptTimeout time.Duration
+
+	// Cache, when set, answers repeated requests (see respcache).
+	Cache *respcache.Cache
+
+	// Prices prices every call (nil means cost.DefaultTable); Meter and
+	// Budgets are optional.
+	Prices  *cost.Table
+	Meter   *cost.Meter
+	Budgets []cost.BudgetSource
+
+	// Guard configures the guard; NoGuard leaves it out.
+	Guard   guard.Options
+	NoGuard bool
+
+	// Logger, when set, receives one record per call.
+	Logger  *slog.Logger
+	Logging logging.Options
+	// Metrics, when set, is fed every call.
+	Metrics *metrics.Metrics
+	// Tracer, when set, records a span per call (tracing.FromEnv gives one
+	// when the OTEL_ variables ask for it).
+	Tracer trace.TracerProvider
+
+	// Clock drives every wait and window; nil means the real clock.
+	Clock clockwork.Clock
+}
+
+// Stack returns a middleware wrapping a model in the default stack. The
+// breakers and rate limiters are made once, here, and shared by every
+// model the returned middleware wraps, by model name: call Stack once and
+// apply the result to all models, so that a model used by two aliases is
+// limited and broken once.
+func Stack(opts StackOptions) llm.Middleware {
+	if opts.Clock != nil {
+		opts.Retry.Clock = opts.Clock
+		opts.Breaker.Clock = opts.Clock
+		if opts.Logging.Clock == nil {
+			opts.Logging.Clock = opts.Clock
+		}
+	}
+	breakers := fallback.Breakers(opts.Breaker)
+	var limits llm.Middleware
+	if opts.RateLimits != nil {
+		limits = ratelimit.PerModel(opts.RateLimits, ratelimit.Options{Clock: opts.Clock})
+	}
+	// Each model's own chain, innermost last.
+	perModel := func(m llm.Model, last bool) llm.Model {
+		ro := opts.Retry
+		if !last && ro.Retryable == nil {
+			ro.Retryable = func(err error) bool {
+				return llm.KindOf(err) != llm.KindOverloaded && llm.IsRetryable(err)
+			}
+		}
+		var mw []llm.Middleware
+		if !opts.NoBreaker {
+			mw = append(mw, breakers)
+		}
+		mw = append(mw, retry.New(ro))
+		if limits != nil {
+			mw = append(mw, limits)
+		}
+		mw = append(mw, timeout.New(opts.AttemptTimeout))
+		return llm.Chain(m, mw...)
+	}
+	fallbacks := make([]llm.Model, len(opts.Fallbacks))
+	for i, m := range opts.Fallbacks {
+		fallbacks[i] = perModel(m, i == len(opts.Fallbacks)-1)
+	}
+
+	var outer []llm.Middleware
+	if opts.Tracer != nil {
+		outer = append(outer, tracing.New(opts.Tracer))
+	}
+	if opts.Metrics != nil {
+		outer = append(outer, opts.Metrics.Middleware())
+	}
+	if opts.Logger != nil {
+		outer = append(outer, logging.New(opts.Logger, opts.Logging))
+	}
+	if !opts.NoGuard {
+		outer = append(outer, guard.New(opts.Guard))
+	}
+	if opts.Cache != nil {
+		outer = append(outer, opts.Cache.Middleware())
+	}
+	outer = append(outer,
+		cost.Track(cost.TrackOptions{Prices: opts.Prices, Meter: opts.Meter, Budgets: opts.Budgets}),
+		timeout.New(opts.Timeout),
+		fallback.New(opts.Fallback, fallbacks...),
+	)
+	return func(primary llm.Model) llm.Model {
+		return llm.Chain(perModel(primary, len(fallbacks) == 0), outer...)
+	}
+}

@@ -34,7 +34,7 @@ Question: {{untrusted .question}}
 		panic(err)
 	}
 	fmt.Println(req.System[0].Text)
-	fmt.Print(req.Messages[0].Text())
+	fmt.Println(req.Messages[0].Text())
 	fmt.Println(req.Tags["prompt"])
 
 	_, err = p.Render(map[string]any{"docs": nil})

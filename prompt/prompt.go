@@ -94,7 +94,7 @@ type frontMatter struct {
 	Temperature *float64 `yaml:"temperature"`
 	MaxTokens   int      `yaml:"max_tokens"`
 	// Output is a JSON Schema written in YAML.
-	Output     any  `yaml:"output"`
+	Output     any    `yaml:"output"`
 	OutputName string `yaml:"output_name"`
 }
 
@@ -116,7 +116,8 @@ func Parse(file string, data []byte) (*Prompt, error) {
 	p := &Prompt{
 		Name: fm.Name, Version: fm.Version, Description: fm.Description, Model: fm.Model,
 		Temperature: fm.Temperature, MaxTokens: fm.MaxTokens,
-		System: fm.System, Body: string(body), File: file,
+		// The newline that ends the file is not part of the message.
+		System: fm.System, Body: strings.TrimSuffix(strings.TrimSuffix(string(body), "\n"), "\r"), File: file,
 	}
 	fieldErr := func(field, format string, args ...any) error {
 		return &Error{File: file, Line: fieldLine(head, field), Field: field, Msg: fmt.Sprintf(format, args...)}

@@ -38,7 +38,7 @@ func TestRender(t *testing.T) {
 	}
 	want := &llm.Request{
 		System:      []llm.Text{{Text: "You summarise in 50 words or fewer."}},
-		Messages:    []llm.Message{llm.UserText("Summarise:\n<user_input>\na &lt;b&gt; &amp; c\n</user_input>\n")},
+		Messages:    []llm.Message{llm.UserText("Summarise:\n<user_input>\na &lt;b&gt; &amp; c\n</user_input>")},
 		MaxTokens:   400,
 		Temperature: llm.Float(0.2),
 		Tags: map[string]string{
@@ -94,7 +94,7 @@ func TestParseErrors(t *testing.T) {
 		{"no name", "---\nversion: 1.0.0\n---\nhi\n", `f.prompt: name: "" is not a prompt name`},
 		{"temperature", "---\nname: x\nversion: 1.0.0\ntemperature: 3\n---\nhi\n", "f.prompt:4: temperature: 3 is out of range"},
 		{"empty body", "---\nname: x\nversion: 1.0.0\n---\n\n", "f.prompt:5: the body"},
-		{"template", "---\nname: x\nversion: 1.0.0\n---\nline one\n{{.x\n", "f.prompt:7: unclosed action started at f.prompt:6"},
+		{"template", "---\nname: x\nversion: 1.0.0\n---\nline one\n{{.x\n", "f.prompt:6: unclosed action"},
 		{"system template", "---\nname: x\nversion: 1.0.0\nsystem: '{{end}}'\n---\nhi\n", "f.prompt:4: system: "},
 		{"output not object", "---\nname: x\nversion: 1.0.0\noutput: 3\n---\nhi\n", "f.prompt:4: output: want a JSON Schema object"},
 	}

@@ -32,6 +32,7 @@ type config struct {
 	mode    Mode
 	repairs int
 	name    string
+	stream  bool
 }
 
 // WithMode chooses Native (the default) or Prompt.
@@ -40,6 +41,11 @@ func WithMode(m Mode) Option { return func(c *config) { c.mode = m } }
 // WithRepairs sets how many times an invalid answer is sent back with its
 // problems for another try (default 2; 0 disables repair).
 func WithRepairs(n int) Option { return func(c *config) { c.repairs = max(n, 0) } }
+
+// WithStream makes each attempt a streaming call (collected before
+// validation), for servers or middleware that only stream, or to keep a
+// long generation's connection busy.
+func WithStream() Option { return func(c *config) { c.stream = true } }
 
 // WithName names the schema for providers that want a name (default "output").
 func WithName(name string) Option { return func(c *config) { c.name = name } }
@@ -104,7 +110,12 @@ func Generate[T any](ctx context.Context, m llm.Model, req *llm.Request, opts ..
 
 	var last *Error
 	for attempt := 1; attempt <= cfg.repairs+1; attempt++ {
-		resp, err := m.Generate(ctx, r)
+		var resp *llm.Response
+		if cfg.stream {
+			resp, err = llm.Collect(m.Stream(ctx, r))
+		} else {
+			resp, err = m.Generate(ctx, r)
+		}
 		if err != nil {
 			return zero, fmt.Errorf("structured: attempt %d: %w", attempt, err)
 		}

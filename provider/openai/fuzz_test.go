@@ -144,3 +144,20 @@ func FuzzOllamaBaseURL(f *testing.F) {
 		}
 	})
 }
+
+func TestMalformedResponseBody(t *testing.T) {
+	tests := []struct {
+		name, ctype, body string
+		kind              llm.ErrorKind
+	}{
+		{"not JSON", "application/json", `{"id": nope}`, llm.KindServer},
+		{"cut short", "application/json", `{"id":"x","choices":[`, llm.KindNetwork},
+	}
+	for _, tt := range tests {
+		m := cannedModel(canned{status: 200, ctype: tt.ctype, body: []byte(tt.body)})
+		_, err := m.Generate(t.Context(), &llm.Request{Messages: []llm.Message{llm.UserText("x")}})
+		if got := llm.KindOf(err); got != tt.kind {
+			t.Errorf("%s: %v, want kind %s", tt.name, err, tt.kind)
+		}
+	}
+}

@@ -225,11 +225,11 @@ func (m *Model) stream(ctx context.Context, params openai.ChatCompletionNewParam
 		yield(llm.Event{}, e)
 		return
 	}
-	if err := ctx.Err(); err != nil {
-		yield(llm.Event{}, m.p.wrapErr(ctx, err, raw))
-		return
-	}
 	if !dec.done || st.finish == "" {
+		if err := ctx.Err(); err != nil {
+			yield(llm.Event{}, m.p.wrapErr(ctx, err, raw))
+			return
+		}
 		yield(llm.Event{}, &llm.Error{
 			Kind:      llm.KindNetwork,
 			Provider:  m.p.name,

@@ -441,3 +441,24 @@ func TestCountTokens(t *testing.T) {
 	}
 	var _ llm.TokenCounter = m
 }
+
+// TestEmptyAnswer checks that an answer with no content is the same value
+// through both paths (nil content, not an empty slice on one of them).
+func TestEmptyAnswer(t *testing.T) {
+	var got []*llm.Response
+	for _, c := range calls {
+		srv, m := newModel(t)
+		srv.Enqueue(reply(&llm.Response{ID: "msg_empty", StopReason: llm.StopEndTurn, Usage: llm.Usage{InputTokens: 4, OutputTokens: 1}}))
+		resp, err := c.run(t.Context(), m, hi)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got = append(got, resp)
+	}
+	if diff := cmp.Diff(got[0], got[1], ignoreLatency); diff != "" {
+		t.Errorf("generate vs stream (-generate +stream):\n%s", diff)
+	}
+	if got[0].Content != nil {
+		t.Errorf("content %#v, want nil", got[0].Content)
+	}
+}

@@ -10,14 +10,14 @@ import (
 )
 
 // response translates a complete message. Block types Keel has no part for
-// (server tool results, for instance) are left out.
+// (server tool results, for instance) are left out. An empty answer has nil
+// Content, as a streamed one does.
 func (m *Model) response(msg *sdk.Message) *llm.Response {
 	r := &llm.Response{
 		ID:           msg.ID,
 		Model:        m.name,
 		StopReason:   stopReason(msg.StopReason),
 		StopSequence: msg.StopSequence,
-		Content:      make([]llm.Part, 0, len(msg.Content)),
 	}
 	for _, b := range msg.Content {
 		switch b.Type {

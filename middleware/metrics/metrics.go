@@ -47,7 +47,7 @@ type modelMetrics struct {
 	ok                                           prometheus.Counter
 	in, out, cacheRead, cacheWrite, cacheWrite1h prometheus.Counter
 	cost                                         prometheus.Counter
-	latency, ttft, wait                          prometheus.Observer
+	latency                                      prometheus.Observer
 	retries, fallbacks, cacheHits                prometheus.Counter
 }
 

@@ -88,3 +88,35 @@ func TestSchemaFor(t *testing.T) {
 		t.Errorf("enum on an int: err = %v, want one naming field N", err)
 	}
 }
+
+func TestStrictCompatible(t *testing.T) {
+	type all struct {
+		A string `json:"a"`
+		B *int   `json:"b"`
+		C []struct {
+			D string `json:"d"`
+		} `json:"c"`
+	}
+	type nestedOptional struct {
+		C []struct {
+			D string `json:"d,omitempty"`
+		} `json:"c"`
+	}
+	for _, tc := range []struct {
+		name string
+		s    func() (*Schema, error)
+		want bool
+	}{
+		{"all required", SchemaFor[all], true},
+		{"nested optional", SchemaFor[nestedOptional], false},
+		{"map", SchemaFor[map[string]int], false},
+	} {
+		s, err := tc.s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.StrictCompatible(); got != tc.want {
+			t.Errorf("%s: StrictCompatible = %v, want %v (%s)", tc.name, got, tc.want, s.JSON())
+		}
+	}
+}

@@ -100,7 +100,9 @@ func Generate[T any](ctx context.Context, m llm.Model, req *llm.Request, opts ..
 	r := req.Clone()
 	switch cfg.mode {
 	case Native:
-		r.Output = &llm.OutputSchema{Name: cfg.name, Schema: schema.JSON(), Strict: true}
+		// Strict only when the provider can honour it: OpenAI rejects a strict
+		// schema with optional properties outright.
+		r.Output = &llm.OutputSchema{Name: cfg.name, Schema: schema.JSON(), Strict: schema.StrictCompatible()}
 	case Prompt:
 		r.Output = nil
 		r.System = append(r.System, llm.Text{Text: promptInstructions(schema)})

@@ -206,3 +206,46 @@ func applyEnums(t reflect.Type, s *gschema.Schema) error {
 	}
 	return nil
 }
+
+// StrictCompatible reports whether the schema meets OpenAI's strict mode
+// rules that Keel's derived schemas can break: every object lists all its
+// properties as required and forbids additional ones (so no maps). A Go field tagged
+// omitempty is optional, so a type with one is not strict-compatible; such
+// a schema is sent non-strict (and still validated by Keel).
+func (s *Schema) StrictCompatible() bool {
+	var doc any
+	if json.Unmarshal(s.raw, &doc) != nil {
+		return false
+	}
+	return strictOK(doc)
+}
+
+func strictOK(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if v["type"] == "object" && v["additionalProperties"] != false {
+			return false // a map: strict mode wants closed objects only
+		}
+		if props, ok := v["properties"].(map[string]any); ok {
+			if v["additionalProperties"] != false {
+				return false
+			}
+			req, _ := v["required"].([]any)
+			if len(req) != len(props) {
+				return false
+			}
+		}
+		for _, c := range v {
+			if !strictOK(c) {
+				return false
+			}
+		}
+	case []any:
+		for _, c := range v {
+			if !strictOK(c) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,16 +1,23 @@
 package middleware_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"iter"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/keelai/keel/cost"
 	"github.com/keelai/keel/llm"
@@ -20,7 +27,9 @@ import (
 	"github.com/keelai/keel/middleware"
 	"github.com/keelai/keel/middleware/callinfo"
 	"github.com/keelai/keel/middleware/fallback"
+	"github.com/keelai/keel/middleware/metrics"
 	"github.com/keelai/keel/middleware/ratelimit"
+	"github.com/keelai/keel/middleware/respcache"
 	"github.com/keelai/keel/middleware/retry"
 	"github.com/keelai/keel/provider/anthropic"
 	"github.com/keelai/keel/provider/openai"
@@ -329,5 +338,63 @@ func TestStreamedAndGeneratedCallsCostTheSame(t *testing.T) {
 		if c := info.Record().CostNanoUSD; c != 8_100_000 {
 			t.Errorf("%s: callinfo cost %d", p.name, c)
 		}
+	}
+}
+
+// TestEarlyBreakStopsUpstreamThroughEveryLayer: a consumer that stops
+// reading ends the provider's stream, through every middleware of a full
+// stack, and each reporter records the call once.
+func TestEarlyBreakStopsUpstreamThroughEveryLayer(t *testing.T) {
+	stopped := make(chan struct{})
+	endless := llm.Funcs{
+		NameFunc: func() string { return "anthropic/claude-haiku-4-5" },
+		StreamFunc: func(ctx context.Context, _ *llm.Request) iter.Seq2[llm.Event, error] {
+			return func(yield func(llm.Event, error) bool) {
+				defer close(stopped)
+				for ctx.Err() == nil {
+					if !yield(llm.Event{Kind: llm.EventText, Text: "la "}, nil) {
+						return
+					}
+				}
+			}
+		},
+	}
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	met, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := middleware.Stack(middleware.StackOptions{
+		Fallbacks:      []llm.Model{llmtest.NewEcho("openai/gpt-4.1-mini")},
+		RateLimits:     func(string) ratelimit.Limits { return ratelimit.Limits{RPM: 100} },
+		Timeout:        time.Hour,
+		AttemptTimeout: time.Hour,
+		Cache:          respcache.New(respcache.NewMemory(1<<20), respcache.Options{}),
+		Meter:          cost.NewMeter(),
+		Logger:         slog.New(slog.NewJSONHandler(&logs, nil)),
+		Metrics:        met,
+		Tracer:         sdktrace.NewTracerProvider(),
+	})(endless)
+	n := 0
+	r := req()
+	r.Temperature = llm.Float(0)
+	for range m.Stream(t.Context(), r) {
+		if n++; n == 2 {
+			break
+		}
+	}
+	<-stopped
+	if c := strings.Count(logs.String(), `"error_kind":"abandoned"`); c != 1 {
+		t.Errorf("%d abandoned records in the log, want 1:\n%s", c, logs.String())
+	}
+	want := `
+# HELP keel_llm_requests_total Model calls by model and outcome (ok or the error kind).
+# TYPE keel_llm_requests_total counter
+keel_llm_requests_total{model="anthropic/claude-haiku-4-5",outcome="abandoned"} 1
+keel_llm_requests_total{model="anthropic/claude-haiku-4-5",outcome="ok"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "keel_llm_requests_total"); err != nil {
+		t.Error(err)
 	}
 }

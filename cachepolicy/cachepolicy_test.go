@@ -127,7 +127,6 @@ func (c *cachingModel) Generate(_ context.Context, req *llm.Request) (*llm.Respo
 		Usage: llm.Usage{CacheReadTokens: read}}, nil
 }
 
-
 // In a multi-turn chat the cache-read tokens grow turn by turn: each turn
 // reads what the previous one wrote.
 func TestCacheReadsGrow(t *testing.T) {

@@ -75,9 +75,11 @@ const (
 	TypeOllama    = "ollama"
 )
 
-// Types lists the provider types in the order Keel prefers them when it
-// picks a default model.
-var Types = []string{TypeAnthropic, TypeOpenAI, TypeGemini, TypeOllama}
+// Types returns the provider types in the order Keel prefers them when it
+// picks a default model. (A function, so that no caller can change the list.)
+func Types() []string {
+	return []string{TypeAnthropic, TypeOpenAI, TypeGemini, TypeOllama}
+}
 
 // Config is the parsed configuration. The zero value (no file) is valid.
 // A Config is not modified after Load returns it.
@@ -271,7 +273,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 }
 
 // IsType reports whether t is a provider type.
-func IsType(t string) bool { return slices.Contains(Types, t) }
+func IsType(t string) bool { return slices.Contains(Types(), t) }
 
 // typeList is the provider types for error messages.
-func typeList() string { return strings.Join(Types, ", ") }
+func typeList() string { return strings.Join(Types(), ", ") }

@@ -20,9 +20,8 @@ import (
 // for search. It is safe for concurrent use.
 type Gemini struct {
 	*batcher
-	client    *genai.Client
-	clientErr error
-	opts      Options
+	client *genai.Client
+	opts   Options
 }
 
 var (

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/keelai/keel/internal/testenv"
 	"github.com/keelai/keel/rag"
 	"github.com/keelai/keel/store/sqlite"
 )
@@ -226,21 +226,12 @@ func TestConformanceSQLite(t *testing.T) {
 	conformance(t, st, "docs")
 }
 
-// weaviateURL returns the test server's URL, or skips.
-func weaviateURL(t *testing.T) string {
-	u := os.Getenv("KEEL_TEST_WEAVIATE_URL")
-	if u == "" {
-		t.Skip("KEEL_TEST_WEAVIATE_URL not set (.ci/run starts a Weaviate and sets it)")
-	}
-	return u
-}
-
 func openTest(t *testing.T) *Store {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	// A prefix of its own per run, so that runs sharing a server do not
 	// meet.
-	st, err := Open(ctx, Options{URL: weaviateURL(t), Prefix: fmt.Sprintf("KeelTest%d", time.Now().UnixNano())})
+	st, err := Open(ctx, Options{URL: testenv.Service(t, testenv.WeaviateURL), Prefix: fmt.Sprintf("KeelTest%d", time.Now().UnixNano())})
 	if err != nil {
 		t.Fatal(err)
 	}

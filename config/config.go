@@ -159,6 +159,10 @@ type Limits struct {
 	MaxOutputTokens int `yaml:"max_output_tokens"`
 	// RequestTimeout bounds one model call, retries included.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxAttempts is how many requests one call sends to a model at most,
+	// the first included; 0 means the retry middleware's default (4), 1
+	// turns retrying off.
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 // Storage says where state is kept. Each field may be set by its

@@ -124,6 +124,9 @@ func (c *Config) validate() []problem {
 	if c.Limits.RequestTimeout < 0 {
 		add("limits.request_timeout", "must not be negative")
 	}
+	if c.Limits.MaxAttempts < 0 {
+		add("limits.max_attempts", "must not be negative")
+	}
 	if u := c.Storage.DatabaseURL.Reveal(); u != "" && !hasScheme(u, "postgres", "postgresql") {
 		add("storage.database_url", "want a postgres:// URL")
 	}

@@ -107,7 +107,7 @@ func (a *app) model(name string) (llm.Model, error) {
 			return nil, err
 		}
 	}
-	return r.Open(name)
+	return a.reliable(r, name)
 }
 
 // main runs the command line and returns the exit status.

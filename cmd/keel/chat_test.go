@@ -93,7 +93,8 @@ func TestChatFailedTurn(t *testing.T) {
 	srv := openaitest.NewServer(t)
 	srv.Enqueue(
 		llmtest.WireReply{Response: textResponse("first answer")},
-		llmtest.WireReply{Fault: llmtest.Fault{Status: 500}},
+		// A 400, which is never retried: the turn fails at once.
+		llmtest.WireReply{Fault: llmtest.Fault{Status: 400}},
 		llmtest.WireReply{Response: textResponse("third answer")},
 	)
 	r := keel(t, openaiEnv(srv), "one\ntwo\nthree\n", "chat", "--model", "openai/m")
@@ -104,7 +105,7 @@ func TestChatFailedTurn(t *testing.T) {
 		t.Errorf("stdout (-want +got):\n%s", diff)
 	}
 	errLines := lines(r.stderr)
-	if len(errLines) != 2 || !strings.Contains(errLines[0], "server") || errLines[1] != "keel: chat: 1 of the answers failed" {
+	if len(errLines) != 2 || !strings.Contains(errLines[0], "invalid_request") || errLines[1] != "keel: chat: 1 of the answers failed" {
 		t.Errorf("stderr = %q", r.stderr)
 	}
 	want := []string{"model m", "user: one", "assistant: first answer", "user: three"}

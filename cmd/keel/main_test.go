@@ -248,7 +248,11 @@ func TestUpstreamErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := openaitest.NewServer(t)
 			srv.Enqueue(llmtest.WireReply{Response: textResponse("one two three four five six"), Fault: tt.fault})
-			r := keel(t, openaiEnv(srv), "", "run", "--model", "openai/m", "hi")
+			// One attempt, so the error itself reaches the user
+			// (TestRetryAndFallback covers the retries).
+			env := openaiEnv(srv)
+			env["KEEL_CONFIG"] = writeConfig(t, "limits:\n  max_attempts: 1\n")
+			r := keel(t, env, "", "run", "--model", "openai/m", "hi")
 			got := oneErrorLine(t, r, 1)
 			if !strings.Contains(got, tt.want) {
 				t.Errorf("stderr %q does not name the kind %q", got, tt.want)
@@ -401,4 +405,72 @@ func TestParseInterspersed(t *testing.T) {
 			t.Errorf("parse(%q) = model %q json %v args %q; want %q %v %q", tt.args, *model, *asJSON, pos, tt.model, tt.json, tt.positions)
 		}
 	}
+}
+
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keel.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// keel run goes through the default middleware stack: a transient failure
+// is retried, and an alias's fallbacks from keel.yaml are honoured.
+func TestRetryAndFallback(t *testing.T) {
+	t.Run("retry", func(t *testing.T) {
+		srv := openaitest.NewServer(t)
+		srv.Enqueue(
+			llmtest.WireReply{Fault: llmtest.Fault{Status: 500, Header: http.Header{"Retry-After-Ms": {"1"}}}},
+			llmtest.WireReply{Response: textResponse("second time lucky")},
+		)
+		r := keel(t, openaiEnv(srv), "", "run", "--model", "openai/m", "hi")
+		if r.code != 0 || r.stdout != "second time lucky\n" {
+			t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		if n := len(srv.Requests()); n != 2 {
+			t.Errorf("%d requests, want 2 (one retry)", n)
+		}
+	})
+	t.Run("fallback", func(t *testing.T) {
+		primary := anthropictest.NewServer(t)
+		overloaded := llmtest.WireReply{Fault: llmtest.Fault{Status: 529}}
+		primary.Enqueue(overloaded, overloaded, overloaded, overloaded)
+		backup := openaitest.NewServer(t)
+		backup.Enqueue(llmtest.WireReply{Response: textResponse("from the backup")})
+		cfg := writeConfig(t, fmt.Sprintf(`providers:
+  claude:
+    type: anthropic
+    base_url: %s
+    api_key: sk-ant-test-0123456789
+  gpt:
+    type: openai
+    base_url: %s
+    api_key: %s
+models:
+  main:
+    provider: claude
+    model: claude-test
+    fallbacks: [spare]
+  spare:
+    provider: gpt
+    model: gpt-test
+`, primary.URL, backup.URL, openaiKey))
+		r := keel(t, map[string]string{"KEEL_CONFIG": cfg}, "", "run", "--model", "main", "--json", "hi")
+		if r.code != 0 {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		var out struct{ Model, Text string }
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("--json output %q: %v", r.stdout, err)
+		}
+		if out.Text != "from the backup" || out.Model != "gpt/gpt-test" {
+			t.Errorf("answer %q from %q, want the backup's from gpt/gpt-test", out.Text, out.Model)
+		}
+		// Overloaded moves on at once when there is a fallback: no retry.
+		if n := len(primary.Requests()); n != 1 {
+			t.Errorf("primary got %d requests, want 1", n)
+		}
+	})
 }

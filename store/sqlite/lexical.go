@@ -86,12 +86,20 @@ func matchExpr(terms []string) string {
 }
 
 // isStopword reports whether w is in Lucene's English stop word list
-// (EnglishAnalyzer's default), the one Anserini's BM25 baselines use.
+// (EnglishAnalyzer's default, the one Anserini's BM25 baselines use) or is
+// one of the words that frame a question rather than say what it is about
+// ("How do I stream a response?" is about "stream" and "response"). In a
+// small corpus those framing words are rare enough to outweigh the topic:
+// without them, `keel ask` over docs/ ranked the page on errors above the
+// page on streaming for that question.
 func isStopword(w string) bool {
 	switch w {
 	case "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
 		"no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they",
-		"this", "to", "was", "will", "with":
+		"this", "to", "was", "will", "with",
+		// Question framing.
+		"how", "what", "which", "who", "whom", "why", "when", "where", "do", "does", "did",
+		"can", "could", "should", "would", "i", "me", "my", "we", "our", "you", "your":
 		return true
 	}
 	return false

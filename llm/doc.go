@@ -9,7 +9,7 @@
 //
 // The shortest useful program:
 //
-//	m, err := provider.Open(ctx, "anthropic/claude-sonnet-4-6")
+//	m, err := provider.Open("anthropic/claude-sonnet-4-6") // resolves the name; no network call
 //	...
 //	resp, err := m.Generate(ctx, &llm.Request{
 //		Messages: []llm.Message{llm.UserText("Why is the sky blue?")},

@@ -90,10 +90,6 @@ func apiError(provider string, status int, header http.Header, apiErr genai.APIE
 		status = statusForCode(apiErr.Status)
 	}
 	e := llm.HTTPError(provider, status, header, msg, cause)
-	if e.RetryAfter < 0 {
-		// llm.ParseRetryAfter overflows on absurd values ("1e300").
-		e.RetryAfter = 0
-	}
 	if status == 0 {
 		// A stream error event with neither code nor status.
 		e.Kind = llm.KindServer

@@ -46,7 +46,7 @@ func TestMapError(t *testing.T) {
 		{name: "header beats RetryInfo", err: genai.APIError{Code: 429, Status: "RESOURCE_EXHAUSTED", Details: []map[string]any{retryInfo}}, status: 429,
 			header: http.Header{"Retry-After-Ms": {"1500"}}, kind: llm.KindRateLimited, retry: 1500 * time.Millisecond},
 		{name: "absurd retry-after", err: genai.APIError{Code: 429, Status: "RESOURCE_EXHAUSTED"}, status: 429,
-			header: http.Header{"Retry-After": {"1e300"}}, kind: llm.KindRateLimited},
+			header: http.Header{"Retry-After": {"1e300"}}, kind: llm.KindRateLimited, retry: llm.MaxRetryAfter},
 		{name: "internal", err: genai.APIError{Code: 500, Status: "INTERNAL"}, status: 500, kind: llm.KindServer},
 		{name: "overloaded", err: genai.APIError{Code: 503, Status: "UNAVAILABLE", Message: "The model is overloaded."}, status: 503, kind: llm.KindOverloaded},
 		{name: "deadline", err: genai.APIError{Code: 504, Status: "DEADLINE_EXCEEDED"}, status: 504, kind: llm.KindTimeout},

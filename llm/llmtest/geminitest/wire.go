@@ -1,5 +1,7 @@
 package geminitest
 
+//lint:file-ignore ST1005 the emulator's error messages are the Gemini API's own, verbatim
+
 import (
 	"bytes"
 	"encoding/json"

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -47,94 +48,92 @@ func TestAllRunsBranchesConcurrently(t *testing.T) {
 func TestFanOutLimit(t *testing.T) {
 	const limit, n = 2, 5
 	for _, mode := range []string{"all", "settle"} {
+		// synctest.Wait returns once every goroutine of the bubble is
+		// blocked: the fan-out has then started all the branches it ever
+		// will until one finishes, with no sleeping or timing.
 		t.Run(mode, func(t *testing.T) {
-			var inFlight, over atomic.Int32
-			entered, release := make(chan int), make(chan struct{})
-			tasks := make([]agents.Task[int], n)
-			for i := range tasks {
-				tasks[i] = func(ctx context.Context) (int, error) {
-					if inFlight.Add(1) > limit {
-						over.Add(1)
+			synctest.Test(t, func(t *testing.T) {
+				var inFlight atomic.Int32
+				release := make(chan struct{})
+				tasks := make([]agents.Task[int], n)
+				for i := range tasks {
+					tasks[i] = func(ctx context.Context) (int, error) {
+						inFlight.Add(1)
+						<-release
+						inFlight.Add(-1)
+						return i * i, nil
 					}
-					entered <- i
-					<-release
-					inFlight.Add(-1)
-					return i * i, nil
 				}
-			}
-			done := make(chan []int)
-			go func() {
-				f := agents.FanOut{Limit: limit}
-				if mode == "all" {
-					v, err := agents.All(t.Context(), f, tasks...)
-					if err != nil {
-						t.Error(err)
+				done := make(chan []int)
+				go func() {
+					f := agents.FanOut{Limit: limit}
+					if mode == "all" {
+						v, err := agents.All(t.Context(), f, tasks...)
+						if err != nil {
+							t.Error(err)
+						}
+						done <- v
+						return
+					}
+					var v []int
+					for _, b := range agents.Settle(t.Context(), f, tasks...) {
+						v = append(v, b.Value)
 					}
 					done <- v
-					return
+				}()
+				for left := n; left > 0; left-- {
+					synctest.Wait()
+					if got, want := int(inFlight.Load()), min(limit, left); got != want {
+						t.Errorf("%d branches running with %d left, want %d", got, left, want)
+					}
+					release <- struct{}{}
 				}
-				var v []int
-				for _, b := range agents.Settle(t.Context(), f, tasks...) {
-					v = append(v, b.Value)
+				got := <-done
+				if diff := cmp.Diff([]int{0, 1, 4, 9, 16}, got); diff != "" {
+					t.Errorf("results (-want +got):\n%s", diff)
 				}
-				done <- v
-			}()
-			// Keep limit branches in flight and let one go at a time: a
-			// third branch entering before a release breaks the bound.
-			for range limit {
-				<-entered
-			}
-			for range n - limit {
-				release <- struct{}{}
-				<-entered
-			}
-			for range limit {
-				release <- struct{}{}
-			}
-			got := <-done
-			if over.Load() > 0 {
-				t.Errorf("more than %d branches ran at once", limit)
-			}
-			if diff := cmp.Diff([]int{0, 1, 4, 9, 16}, got); diff != "" {
-				t.Errorf("results (-want +got):\n%s", diff)
-			}
+			})
 		})
 	}
 }
 
 func TestAllFailFastCancelsSiblings(t *testing.T) {
-	started := make(chan struct{})
-	var sawCancel atomic.Bool
-	boom := errors.New("boom")
-	tasks := []agents.Task[string]{
-		func(ctx context.Context) (string, error) {
-			close(started)
-			<-ctx.Done() // only the sibling's failure can end this branch
-			sawCancel.Store(true)
-			return "", ctx.Err()
-		},
-		func(ctx context.Context) (string, error) {
-			<-started
-			return "", boom
-		},
-		func(ctx context.Context) (string, error) {
-			<-ctx.Done()
-			return "", ctx.Err()
-		},
-	}
-	got, err := agents.All(t.Context(), agents.FanOut{}, tasks...)
-	if got != nil {
-		t.Errorf("values = %v, want nil on failure", got)
-	}
-	be, ok := errors.AsType[*agents.BranchError](err)
-	if !ok || be.Index != 1 || !errors.Is(err, boom) {
-		t.Fatalf("err = %v, want *BranchError for branch 1 wrapping boom", err)
-	}
-	// All returned, so every branch has returned: the sibling saw the
-	// cancellation rather than being abandoned.
-	if !sawCancel.Load() {
-		t.Error("sibling was not cancelled before All returned")
-	}
+	// In a synctest bubble a sibling left waiting would be reported as a
+	// deadlock instead of hanging the test.
+	synctest.Test(t, func(t *testing.T) {
+		started := make(chan struct{})
+		var sawCancel atomic.Bool
+		boom := errors.New("boom")
+		tasks := []agents.Task[string]{
+			func(ctx context.Context) (string, error) {
+				close(started)
+				<-ctx.Done() // only the sibling's failure can end this branch
+				sawCancel.Store(true)
+				return "", ctx.Err()
+			},
+			func(ctx context.Context) (string, error) {
+				<-started
+				return "", boom
+			},
+			func(ctx context.Context) (string, error) {
+				<-ctx.Done()
+				return "", ctx.Err()
+			},
+		}
+		got, err := agents.All(t.Context(), agents.FanOut{}, tasks...)
+		if got != nil {
+			t.Errorf("values = %v, want nil on failure", got)
+		}
+		be, ok := errors.AsType[*agents.BranchError](err)
+		if !ok || be.Index != 1 || !errors.Is(err, boom) {
+			t.Fatalf("err = %v, want *BranchError for branch 1 wrapping boom", err)
+		}
+		// All returned, so every branch has returned: the sibling saw the
+		// cancellation rather than being abandoned.
+		if !sawCancel.Load() {
+			t.Error("sibling was not cancelled before All returned")
+		}
+	})
 }
 
 func TestAllFailFastStartsNoMoreBranches(t *testing.T) {

@@ -9,9 +9,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keelai/keel/agents"
+	"github.com/keelai/keel/cost"
 	"github.com/keelai/keel/llm"
 	"github.com/keelai/keel/llm/llmtest"
 	"github.com/keelai/keel/structured"
+	"github.com/keelai/keel/tool"
 )
 
 type outline struct {
@@ -80,5 +82,29 @@ func TestGenerateStructuredFailureIsTyped(t *testing.T) {
 	}
 	if diff := cmp.Diff(2, len(a.Model.(*llmtest.Model).Requests())); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestUsageRecordedOnStreamAndOnFailure(t *testing.T) {
+	meter := agents.NewMeter()
+	ctx := agents.WithMeter(t.Context(), meter)
+
+	streamed := &agents.Agent{Name: "streamed", Model: llmtest.NewModel("", llmtest.Text(`{"title":"t","sections":[]}`))}
+	if _, err := agents.Generate[outline](ctx, streamed, &llm.Request{Messages: []llm.Message{llm.UserText("x")}}, structured.WithStream()); err != nil {
+		t.Fatal(err)
+	}
+	// A run stopped by its step limit still spent the tokens of its calls.
+	looping := &agents.Agent{Name: "looping", MaxSteps: 1, Model: llmtest.NewModel("", llmtest.ToolCall("1", "nope", `{}`))}
+	_, err := looping.Ask(ctx, "x")
+	if _, ok := errors.AsType[*tool.StopError](err); !ok {
+		t.Fatalf("err = %v, want a *tool.StopError inside", err)
+	}
+	got := agents.ByAgent(meter)
+	want := map[string]cost.Total{
+		"streamed": {Calls: 1, Usage: llm.Usage{InputTokens: 10, OutputTokens: 1}, Unpriced: 1},
+		"looping":  {Calls: 1, Usage: llm.Usage{InputTokens: 10, OutputTokens: 5}, Unpriced: 1},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("usage by agent (-want +got):\n%s", diff)
 	}
 }

@@ -22,6 +22,7 @@ func commands() []command {
 		{name: "search", summary: "search a collection (lexical, vector or hybrid)", run: cmdSearch},
 		{name: "ask", summary: "answer a question from documents, with citations (offline without a model)", run: cmdAsk},
 		{name: "prompts", summary: "list, show, diff and render versioned prompt files", run: cmdPrompts},
+		{name: "mcp", summary: "serve Keel's tools (and search over a collection) as an MCP server on stdio", run: cmdMCP},
 		{name: "help", summary: "show help for keel or for a command", run: cmdHelp},
 	}
 }

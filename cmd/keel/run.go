@@ -15,7 +15,7 @@ import (
 const maxStdinPrompt = 32 << 20
 
 func cmdRun(ctx context.Context, a *app, args []string) error {
-	f := a.newFlags("run", "[--model M] [--system S] [--json] PROMPT | --prompts DIR --prompt NAME [--var key=value]…", `
+	f := a.newFlags("run", "[--model M] [--system S] [--json] [--mcp \"CMD ARGS\"]… [--mcp-url URL]… [--max-steps N] PROMPT | --prompts DIR --prompt NAME [--var key=value]…", `
 Send PROMPT to a model and print the answer on standard output as it
 streams. PROMPT "-" reads the prompt from standard input.
 
@@ -26,7 +26,13 @@ file, else the first provider configured in the environment (see
 With --prompt, the request is rendered from the prompt file NAME (or
 NAME@VERSION) of the folder --prompts, with its system prompt, settings and
 model, and no PROMPT argument; a variable the template needs and no --var
-gives is refused before anything is sent.`)
+gives is refused before anything is sent.
+
+With --mcp or --mcp-url, the model gets the tools of those MCP servers
+and keel runs the agent loop: the answer streams to standard output and
+each tool call is one line on standard error. A stdio server inherits only
+HOME, PATH, USER, LANG and the like from keel's environment, never the
+provider keys.`)
 	model := f.String("model", "", "the `MODEL`: provider/model or an alias")
 	system := f.String("system", "", "the system prompt, `TEXT`")
 	asJSON := f.Bool("json", false, "print the final response as one JSON object instead of streaming text")
@@ -34,6 +40,7 @@ gives is refused before anything is sent.`)
 	promptRef := f.String("prompt", "", "render the prompt `NAME` (or NAME@VERSION) from --prompts")
 	vars := varFlags{}
 	f.Var(vars, "var", "a prompt variable, `key=value` (repeatable)")
+	agent := addAgentFlags(f)
 	pos, err := a.parse(f, args)
 	if err != nil {
 		return err
@@ -58,6 +65,9 @@ gives is refused before anything is sent.`)
 		m, err := a.model(*model)
 		if err != nil {
 			return err
+		}
+		if agent.enabled() {
+			return a.runAgent(ctx, m, req, agent, *asJSON)
 		}
 		if *asJSON {
 			return a.runJSON(ctx, m, req)
@@ -93,6 +103,9 @@ gives is refused before anything is sent.`)
 	req := &llm.Request{Messages: []llm.Message{llm.UserText(prompt)}}
 	if *system != "" {
 		req.System = []llm.Text{{Text: *system}}
+	}
+	if agent.enabled() {
+		return a.runAgent(ctx, m, req, agent, *asJSON)
 	}
 	if *asJSON {
 		return a.runJSON(ctx, m, req)

@@ -15,8 +15,9 @@ import (
 	"github.com/keelai/keel/tool"
 )
 
-// implementation names Keel to the servers it connects to.
-var implementation = sdk.Implementation{Name: "keel", Version: "v1"}
+// implementation names Keel to the servers it connects to, and to clients
+// when NewServer is given none.
+func implementation() *sdk.Implementation { return &sdk.Implementation{Name: "keel", Version: "v1"} }
 
 // Session is a connection to one MCP server, with the server's tools mounted
 // as Keel tools. It is safe for concurrent use; Close ends it.
@@ -30,7 +31,7 @@ type Session struct {
 // tools. name identifies the server in errors. On failure, nothing is left
 // open.
 func Connect(ctx context.Context, name string, t sdk.Transport) (*Session, error) {
-	c := sdk.NewClient(&implementation, nil)
+	c := sdk.NewClient(implementation(), nil)
 	cs, err := c.Connect(ctx, t, nil)
 	if err != nil {
 		return nil, fmt.Errorf("mcp: connecting to %s: %w", name, err)

@@ -17,7 +17,7 @@ import (
 // for instance server.Run(ctx, &sdk.StdioTransport{}).
 func NewServer(reg *tool.Registry, impl *sdk.Implementation) *sdk.Server {
 	if impl == nil {
-		impl = &implementation
+		impl = implementation()
 	}
 	s := sdk.NewServer(impl, nil)
 	for _, spec := range reg.Specs() {

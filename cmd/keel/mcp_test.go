@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"slices"
 	"strings"
@@ -269,5 +271,35 @@ func TestMCPServeUsage(t *testing.T) {
 	for _, args := range [][]string{{"mcp", "extra"}, {"mcp", "--k", "0"}, {"mcp", "--mode", "fuzzy"}} {
 		r := keel(t, map[string]string{"KEEL_DATA": t.TempDir()}, "", args...)
 		oneErrorLine(t, r, 2)
+	}
+}
+
+// TestRunMCPURL mounts a streamable HTTP MCP server built with the go-sdk.
+func TestRunMCPURL(t *testing.T) {
+	srv := sdk.NewServer(&sdk.Implementation{Name: "upper", Version: "v0"}, nil)
+	type upperIn struct {
+		Text string `json:"text"`
+	}
+	sdk.AddTool(srv, &sdk.Tool{Name: "upper", Description: "Upper-case text"},
+		func(_ context.Context, _ *sdk.CallToolRequest, in upperIn) (*sdk.CallToolResult, any, error) {
+			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: strings.ToUpper(in.Text)}}}, nil, nil
+		})
+	hs := httptest.NewServer(sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, nil))
+	defer hs.Close()
+
+	env, enqueue, requests := emulators[1].start(t)
+	enqueue(
+		llmtest.WireReply{Response: toolTurn(llm.ToolCall{ID: "call_1", Name: "upper", Input: json.RawMessage(`{"text":"keel"}`)})},
+		llmtest.WireReply{Response: textResponse("KEEL it is.")},
+	)
+	r := keel(t, env, "", "run", "--model", "openai/gpt-test", "--mcp-url", hs.URL, "Shout keel")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if want := `keel: tool upper {"text":"keel"} → KEEL` + "\n"; r.stderr != want {
+		t.Errorf("stderr = %q, want %q", r.stderr, want)
+	}
+	if reqs := requests(); len(reqs) != 2 || !strings.Contains(string(reqs[1].Body), "KEEL") {
+		t.Errorf("the tool result did not reach the model: %d requests", len(reqs))
 	}
 }

@@ -20,18 +20,20 @@ func (s *Store) Search(ctx context.Context, name string, q rag.Query) ([]rag.Hit
 	}
 	q.Mode = mode
 	// A search retries when its snapshot and the loaded vector index are
-	// at different versions (a write landed in between); that is rare, and
-	// a few attempts always settle it unless writes never stop.
-	for range 5 {
-		hits, retry, err := s.search(ctx, name, q)
+	// at different versions (a write landed in between). That is rare, and
+	// a retry usually finds them in step; under writes that never pause, the
+	// last attempt reads the vectors of its own snapshot into an index of
+	// its own, which is slower but always consistent.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		hits, retry, err := s.search(ctx, name, q, attempt == attempts)
 		if !retry {
 			return hits, err
 		}
 	}
-	return nil, fmt.Errorf("search collection %q: it changed under every attempt; try again", name)
 }
 
-func (s *Store) search(ctx context.Context, name string, q rag.Query) (hits []rag.Hit, retry bool, err error) {
+func (s *Store) search(ctx context.Context, name string, q rag.Query, private bool) (hits []rag.Hit, retry bool, err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("search collection %q: %w", name, err)
@@ -55,7 +57,7 @@ func (s *Store) search(ctx context.Context, name string, q rag.Query) (hits []ra
 		}
 	}
 	if q.Mode != rag.Lexical {
-		idx, release, err := s.acquireIndex(ctx, conn, c, q)
+		idx, release, err := s.acquireIndex(ctx, conn, c, q, private)
 		if err != nil {
 			return nil, false, fmt.Errorf("search collection %q: %w", name, err)
 		}
@@ -194,8 +196,10 @@ func (s *Store) filteredChunks(ctx context.Context, db querier, c *collection, f
 // acquireIndex returns c's vector index at exactly c.version, read-locked
 // until release is called. It returns a nil index when the caller must
 // retry with a fresh snapshot: after loading the index from this snapshot,
-// or when the loaded index is newer than the snapshot.
-func (s *Store) acquireIndex(ctx context.Context, db querier, c *collection, q rag.Query) (idx rag.VectorIndex, release func(), err error) {
+// or when the loaded index is newer than the snapshot. With private, it
+// never asks for a retry: on a version mismatch it loads this snapshot's
+// vectors into an index that only this search uses.
+func (s *Store) acquireIndex(ctx context.Context, db querier, c *collection, q rag.Query, private bool) (idx rag.VectorIndex, release func(), err error) {
 	if err := checkVectorQuery(c, q); err != nil {
 		return nil, nil, err
 	}
@@ -204,8 +208,17 @@ func (s *Store) acquireIndex(ctx context.Context, db querier, c *collection, q r
 	if li != nil && li.version == c.version && li.dims == c.dims {
 		return li.idx, s.mu.RUnlock, nil
 	}
+	// Read the version under the lock: Apply advances it.
+	newer := li != nil && li.version > c.version
 	s.mu.RUnlock()
-	if li != nil && li.version > c.version {
+	if private {
+		fresh, err := s.loadIndex(ctx, db, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		return fresh, func() {}, nil
+	}
+	if newer {
 		return nil, nil, nil
 	}
 	s.mu.Lock()
@@ -213,31 +226,41 @@ func (s *Store) acquireIndex(ctx context.Context, db querier, c *collection, q r
 	if li := s.indexes[c.id]; li != nil && li.version >= c.version {
 		return nil, nil, nil
 	}
+	fresh, err := s.loadIndex(ctx, db, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.indexes[c.id] = &loadedIndex{version: c.version, dims: c.dims, idx: fresh}
+	return nil, nil, nil
+}
+
+// loadIndex reads the vectors of c, as db's snapshot has them, into a new
+// index.
+func (s *Store) loadIndex(ctx context.Context, db querier, c *collection) (rag.VectorIndex, error) {
 	fresh := s.opts.NewIndex(c.dims)
 	rows, err := db.QueryContext(ctx, `SELECT k.id, k.vector FROM rag_chunks k JOIN rag_documents d ON d.id = k.document WHERE d.collection = ? AND k.vector IS NOT NULL`, c.id)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load vectors: %w", err)
+		return nil, fmt.Errorf("load vectors: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
 		var blob []byte
 		if err := rows.Scan(&id, &blob); err != nil {
-			return nil, nil, fmt.Errorf("load vectors: %w", err)
+			return nil, fmt.Errorf("load vectors: %w", err)
 		}
 		v, err := decodeVector(blob)
 		if err != nil {
-			return nil, nil, fmt.Errorf("load vectors: chunk %d: %w", id, err)
+			return nil, fmt.Errorf("load vectors: chunk %d: %w", id, err)
 		}
 		if err := fresh.Add(chunkKey(id), v); err != nil {
-			return nil, nil, fmt.Errorf("load vectors: chunk %d: %w", id, err)
+			return nil, fmt.Errorf("load vectors: chunk %d: %w", id, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("load vectors: %w", err)
+		return nil, fmt.Errorf("load vectors: %w", err)
 	}
-	s.indexes[c.id] = &loadedIndex{version: c.version, dims: c.dims, idx: fresh}
-	return nil, nil, nil
+	return fresh, nil
 }
 
 // fuse combines the lexical and vector rankings by weighted RRF.

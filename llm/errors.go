@@ -261,7 +261,7 @@ func IsContextLengthMessage(msg string) bool {
 
 // secretPattern matches the shapes of API keys and bearer tokens that
 // providers echo back in error messages.
-var secretPattern = regexp.MustCompile(`(?i)(sk-[a-z0-9_\-*]{6,}|AIza[0-9a-z_\-]{20,}|keel-[a-z0-9_\-]{12,}|bearer\s+[a-z0-9._\-]{8,})`)
+var secretPattern = regexp.MustCompile(`(?i)(sk-[a-z0-9_\-*]{6,}|AIza[0-9a-z_\-]{20,}|bearer\s+[a-z0-9._\-]{8,})`)
 
 // Redact replaces anything shaped like an API key or bearer token in s
 // with "[REDACTED]". Errors, logs and traces pass provider text through it.

@@ -32,6 +32,8 @@ func TestOllamaBaseURL(t *testing.T) {
 		{`"localhost:11434"`, "http://localhost:11434/v1"},
 		{"host:notaport", "http://host:11434/v1"},
 		{"host:99999", "http://host:11434/v1"},
+		{"http://u:pw@host:8080", "http://u:pw@host:8080/v1"},
+		{"https://u:p@ss@host", "https://u:p@ss@host:443/v1"},
 	}
 	for _, tt := range tests {
 		if got := openai.OllamaBaseURL(tt.host); got != tt.want {

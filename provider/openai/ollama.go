@@ -30,6 +30,11 @@ func OllamaBaseURL(host string) string {
 		defaultPort = "443"
 	}
 	hostport, path, _ := strings.Cut(hostport, "/")
+	// Credentials in the URL (user:password@host) stay as they are.
+	var userinfo string
+	if i := strings.LastIndex(hostport, "@"); i >= 0 {
+		userinfo, hostport = hostport[:i+1], hostport[i+1:]
+	}
 	h, port, err := net.SplitHostPort(hostport)
 	if err != nil {
 		h, port = hostport, defaultPort
@@ -48,5 +53,5 @@ func OllamaBaseURL(host string) string {
 	if !strings.HasSuffix(path, "/v1") {
 		path += "/v1"
 	}
-	return scheme + "://" + net.JoinHostPort(h, port) + path
+	return scheme + "://" + userinfo + net.JoinHostPort(h, port) + path
 }

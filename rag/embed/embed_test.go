@@ -278,17 +278,6 @@ func TestOllama(t *testing.T) {
 	if e.Name() != "ollama/nomic-embed-text" || e.Dimensions() != 3 {
 		t.Errorf("Name %q Dimensions %d", e.Name(), e.Dimensions())
 	}
-	for in, want := range map[string]string{
-		"":                   "http://127.0.0.1:11434/v1",
-		"0.0.0.0":            "http://127.0.0.1:11434/v1",
-		"gpu-box:8080":       "http://gpu-box:8080/v1",
-		"https://ollama.lan": "https://ollama.lan:443/v1",
-		`"[::]:11434"`:       "http://127.0.0.1:11434/v1",
-	} {
-		if got := ollamaBaseURL(in); got != want {
-			t.Errorf("ollamaBaseURL(%q) = %q, want %q", in, got, want)
-		}
-	}
 }
 
 func TestVoyage(t *testing.T) {

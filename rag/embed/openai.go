@@ -3,14 +3,12 @@ package embed
 import (
 	"cmp"
 	"context"
-	"net"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	kopenai "github.com/keelai/keel/provider/openai"
 	"github.com/keelai/keel/rag"
 )
 
@@ -68,50 +66,10 @@ func NewOpenAI(o Options) (*OpenAI, error) {
 // 127.0.0.1:11434) and is used when o.BaseURL is empty.
 func NewOllama(host string, o Options) (*OpenAI, error) {
 	if o.BaseURL == "" {
-		o.BaseURL = ollamaBaseURL(host)
+		o.BaseURL = kopenai.OllamaBaseURL(host)
 	}
 	o.Provider = cmp.Or(o.Provider, "ollama")
 	return NewOpenAI(o)
-}
-
-// ollamaBaseURL turns an OLLAMA_HOST value into the base URL of Ollama's
-// OpenAI-compatible API, reading it as Ollama does: scheme http and port
-// 11434 unless given (80 or 443 for an explicit scheme), host 127.0.0.1,
-// and an unspecified listen address (0.0.0.0, [::]) dialled as loopback.
-// It mirrors provider/openai.OllamaBaseURL so that rag does not import a
-// chat provider.
-func ollamaBaseURL(host string) string {
-	host = strings.TrimSpace(strings.Trim(strings.TrimSpace(host), `"'`))
-	defaultPort := "11434"
-	scheme, hostport, ok := strings.Cut(host, "://")
-	switch {
-	case !ok:
-		scheme, hostport = "http", host
-	case scheme == "http":
-		defaultPort = "80"
-	case scheme == "https":
-		defaultPort = "443"
-	}
-	hostport, path, _ := strings.Cut(hostport, "/")
-	h, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		h, port = hostport, defaultPort
-	}
-	h = strings.Trim(h, "[]")
-	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-		port = defaultPort
-	}
-	if ip := net.ParseIP(h); h == "" || (ip != nil && ip.IsUnspecified()) {
-		h = "127.0.0.1"
-	}
-	path = strings.TrimRight(path, "/")
-	if path != "" {
-		path = "/" + path
-	}
-	if !strings.HasSuffix(path, "/v1") {
-		path += "/v1"
-	}
-	return scheme + "://" + net.JoinHostPort(h, port) + path
 }
 
 // Embed returns one vector per text.

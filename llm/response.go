@@ -32,6 +32,18 @@ type Response struct {
 	Usage        Usage
 	// Latency is the wall time of the call, up to the last byte.
 	Latency time.Duration
+
+	// What the middleware learnt about the call; zero when the model was
+	// called without them (middleware.Stack sets all three).
+
+	// Attempts counts the requests sent upstream for this response, over
+	// every model tried.
+	Attempts int
+	// CacheHit is true when the response came from the response cache.
+	CacheHit bool
+	// Cost is the call's price in US dollars, from the price table; 0 for a
+	// cache hit or a model without a price.
+	Cost float64
 }
 
 // Text returns the concatenation of the response's text parts.

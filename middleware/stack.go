@@ -11,7 +11,7 @@
 // meters and budgets) and can be used alone; they share what they learn
 // about a call through callinfo. The order, outermost first:
 //
-//	tracing → metrics → logging → guard → respcache → cost → timeout (call)
+//	stamp → tracing → metrics → logging → guard → respcache → cost → timeout (call)
 //	  → fallback over, for each model: breaker → retry → ratelimit → timeout (attempt)
 //
 // docs/reliability-and-cost.md explains why this order.
@@ -26,6 +26,7 @@ import (
 
 	"github.com/keelai/keel/cost"
 	"github.com/keelai/keel/llm"
+	"github.com/keelai/keel/middleware/callinfo"
 	"github.com/keelai/keel/middleware/fallback"
 	"github.com/keelai/keel/middleware/guard"
 	"github.com/keelai/keel/middleware/logging"
@@ -130,7 +131,9 @@ func Stack(opts StackOptions) llm.Middleware {
 		fallbacks[i] = perModel(m, i == len(opts.Fallbacks)-1)
 	}
 
-	var outer []llm.Middleware
+	// Stamp is outermost: it owns the call's record, which every other
+	// middleware writes to, and copies it onto the response at the end.
+	outer := []llm.Middleware{callinfo.Stamp()}
 	if opts.Tracer != nil {
 		outer = append(outer, tracing.New(opts.Tracer))
 	}

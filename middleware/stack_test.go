@@ -398,3 +398,37 @@ keel_llm_requests_total{model="anthropic/claude-haiku-4-5",outcome="ok"} 0
 		t.Error(err)
 	}
 }
+
+// The stack writes what it learnt onto the response, on both paths: the
+// attempts over the wire, the cost, and a cache hit on the second call.
+func TestResponseCarriesAttemptsCostAndCacheHit(t *testing.T) {
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			srv, model := claude(t)
+			srv.Enqueue(fault(500, "retry-after-ms", "1"), ok("fine"))
+			m := middleware.Stack(middleware.StackOptions{
+				Cache: respcache.New(respcache.NewMemory(1<<20), respcache.Options{}),
+			})(model)
+			r := req()
+			r.Temperature = llm.Float(0) // cacheable by default
+			resp, err := p.call(t.Context(), m, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// 10 input × $3/M + 3 output × $15/M = $0.000075.
+			if resp.Attempts != 2 || resp.CacheHit || resp.Cost != 0.000075 {
+				t.Errorf("first call: attempts %d, cache hit %v, cost %v; want 2, false, 0.000075", resp.Attempts, resp.CacheHit, resp.Cost)
+			}
+			again, err := p.call(t.Context(), m, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Attempts != 0 || !again.CacheHit || again.Cost != 0 || again.Text() != "fine" {
+				t.Errorf("second call: attempts %d, cache hit %v, cost %v, text %q; want a free cache hit", again.Attempts, again.CacheHit, again.Cost, again.Text())
+			}
+			if n := len(srv.Requests()); n != 2 {
+				t.Errorf("%d requests reached the server, want 2", n)
+			}
+		})
+	}
+}

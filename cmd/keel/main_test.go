@@ -167,6 +167,8 @@ func TestRunJSON(t *testing.T) {
 		"content":     []any{map[string]any{"type": "text", "text": "Four."}},
 		"stop_reason": "end_turn",
 		"usage":       map[string]any{"input_tokens": 7.0, "output_tokens": 5.0},
+		"attempts":    1.0,
+		"cost_usd":    0.0, // an unpriced model
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("--json output (-want +got):\n%s", diff)

@@ -208,6 +208,10 @@ func (a *app) printAgentJSON(m llm.Model, res *tool.Result) error {
 		ID: resp.ID, Model: resp.Model, Text: resp.Text(), Content: content,
 		StopReason: resp.StopReason, Usage: res.Usage, LatencyMS: resp.Latency.Milliseconds(),
 	}
+	for _, st := range res.Steps {
+		out.Attempts += st.Response.Attempts
+		out.CostUSD += st.Response.Cost
+	}
 	if out.Model == "" {
 		out.Model = m.Name()
 	}

@@ -176,6 +176,10 @@ type jsonResponse struct {
 	StopReason llm.StopReason  `json:"stop_reason"`
 	Usage      llm.Usage       `json:"usage"`
 	LatencyMS  int64           `json:"latency_ms"`
+	// Attempts, CostUSD and CacheHit come from the middleware stack.
+	Attempts int     `json:"attempts"`
+	CostUSD  float64 `json:"cost_usd"`
+	CacheHit bool    `json:"cache_hit,omitempty"`
 }
 
 func (a *app) runJSON(ctx context.Context, m llm.Model, req *llm.Request) error {
@@ -195,6 +199,7 @@ func (a *app) runJSON(ctx context.Context, m llm.Model, req *llm.Request) error 
 	out := jsonResponse{
 		ID: resp.ID, Model: resp.Model, Text: resp.Text(), Content: content,
 		StopReason: resp.StopReason, Usage: resp.Usage, LatencyMS: latency.Milliseconds(),
+		Attempts: resp.Attempts, CostUSD: resp.Cost, CacheHit: resp.CacheHit,
 	}
 	if out.Model == "" {
 		out.Model = m.Name()

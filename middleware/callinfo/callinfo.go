@@ -18,8 +18,11 @@ package callinfo
 
 import (
 	"context"
+	"iter"
 	"sync"
 	"time"
+
+	"github.com/keelai/keel/llm"
 )
 
 // Tag names that the middleware read from llm.Request.Tags.
@@ -116,3 +119,47 @@ func (i *Info) Record() Record {
 
 // AddAttempt counts one request sent upstream.
 func (i *Info) AddAttempt() { i.Update(func(r *Record) { r.Attempts++ }) }
+
+// Stamp returns the middleware that gives each call a fresh Info (unless
+// the caller's context has one) and, when the call ends, writes what the
+// inner middleware recorded onto the response: Attempts, CacheHit and Cost.
+// middleware.Stack puts it outermost, so callers read those facts on the
+// response itself.
+func Stamp() llm.Middleware {
+	return func(next llm.Model) llm.Model {
+		return llm.Funcs{
+			Next: next,
+			GenerateFunc: func(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+				ctx, info := Ensure(ctx)
+				resp, err := next.Generate(ctx, req)
+				if err != nil {
+					return nil, err
+				}
+				return stamp(resp, info.Record()), nil
+			},
+			StreamFunc: func(ctx context.Context, req *llm.Request) iter.Seq2[llm.Event, error] {
+				return func(yield func(llm.Event, error) bool) {
+					ctx, info := Ensure(ctx)
+					for ev, err := range next.Stream(ctx, req) {
+						if err == nil && ev.Kind == llm.EventDone && ev.Response != nil {
+							ev.Response = stamp(ev.Response, info.Record())
+						}
+						if !yield(ev, err) {
+							return
+						}
+					}
+				}
+			},
+		}
+	}
+}
+
+// stamp returns a copy of resp carrying r's facts: the response may be
+// shared (a cache entry, a fake's script), so it is not changed in place.
+func stamp(resp *llm.Response, r Record) *llm.Response {
+	c := *resp
+	c.Attempts = r.Attempts
+	c.CacheHit = r.CacheHit
+	c.Cost = float64(r.CostNanoUSD) / 1e9
+	return &c
+}

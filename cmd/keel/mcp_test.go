@@ -28,7 +28,7 @@ const pythonServer = "python3 testdata/mcp_server.py"
 func needPython(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not installed: the MCP round trip against testdata/mcp_server.py needs it")
+		t.Skip("KEEL-SKIP-SERVICE: python3 is not installed; the MCP round trip against testdata/mcp_server.py needs it")
 	}
 }
 

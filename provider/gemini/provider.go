@@ -56,7 +56,7 @@ func New(opts Options) *Provider {
 	if p.name == "" {
 		p.name = "gemini"
 	}
-	base, version := splitBaseURL(opts.BaseURL)
+	base, version := SplitBaseURL(opts.BaseURL)
 	key := opts.APIKey
 	if key == "" {
 		key = placeholderKey
@@ -96,10 +96,10 @@ func (p *Provider) Model(model string) *Model {
 	return &Model{p: p, model: model, name: p.name + "/" + model}
 }
 
-// splitBaseURL returns the base URL without a trailing API version, and
+// SplitBaseURL returns the base URL without a trailing API version, and
 // the version (defaultAPIVersion when none). genai appends the version
 // itself, so a base URL that already ends with one would double it.
-func splitBaseURL(raw string) (base, version string) {
+func SplitBaseURL(raw string) (base, version string) {
 	if raw == "" {
 		return DefaultBaseURL, defaultAPIVersion
 	}

@@ -297,9 +297,9 @@ func TestSplitBaseURL(t *testing.T) {
 		{"https://proxy.example.com/gemini", "https://proxy.example.com/gemini/", "v1beta"},
 	}
 	for _, tt := range tests {
-		base, version := splitBaseURL(tt.in)
+		base, version := SplitBaseURL(tt.in)
 		if base != tt.base || version != tt.version {
-			t.Errorf("splitBaseURL(%q) = %q, %q; want %q, %q", tt.in, base, version, tt.base, tt.version)
+			t.Errorf("SplitBaseURL(%q) = %q, %q; want %q, %q", tt.in, base, version, tt.base, tt.version)
 		}
 	}
 }

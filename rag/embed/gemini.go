@@ -4,13 +4,12 @@ import (
 	"cmp"
 	"context"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 
 	"google.golang.org/genai"
 
 	"github.com/keelai/keel/llm"
+	"github.com/keelai/keel/provider/gemini"
 	"github.com/keelai/keel/rag"
 )
 
@@ -54,7 +53,7 @@ func NewGemini(o Options) (*Gemini, error) {
 		hc = &c
 	}
 	hc.Transport = &captureTransport{base: hc.Transport, stripKey: o.APIKey == ""}
-	base, version := geminiBase(o.BaseURL)
+	base, version := gemini.SplitBaseURL(o.BaseURL)
 	e := &Gemini{batcher: b, opts: o}
 	e.client, err = genai.NewClient(context.Background(), &genai.ClientConfig{
 		APIKey:      cmp.Or(o.APIKey, placeholderKey),
@@ -68,29 +67,6 @@ func NewGemini(o Options) (*Gemini, error) {
 		return nil, &llm.Error{Kind: llm.KindInvalidRequest, Provider: b.provider, Message: "cannot configure the genai client (check the base URL)"}
 	}
 	return e, nil
-}
-
-// geminiBase splits a trailing API version off the base URL: genai adds
-// the version itself.
-func geminiBase(raw string) (base, version string) {
-	const def = "v1beta"
-	if raw == "" {
-		return "https://generativelanguage.googleapis.com/", def
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw, def
-	}
-	path := strings.TrimSuffix(u.Path, "/")
-	i := strings.LastIndex(path, "/")
-	if last := path[i+1:]; last == "v1" || last == "v1beta" || last == "v1alpha" {
-		u.Path = path[:i] + "/"
-		return u.String(), last
-	}
-	if !strings.HasSuffix(u.Path, "/") {
-		u.Path += "/"
-	}
-	return u.String(), def
 }
 
 // Embed returns one vector per text, embedded as documents for retrieval.

@@ -22,6 +22,10 @@ func commands() []command {
 		{name: "search", summary: "search a collection (lexical, vector or hybrid)", run: cmdSearch},
 		{name: "ask", summary: "answer a question from documents, with citations (offline without a model)", run: cmdAsk},
 		{name: "prompts", summary: "list, show, diff and render versioned prompt files", run: cmdPrompts},
+		{name: "serve", summary: "run the gateway and application server (OpenAI and Anthropic APIs, /api, web page)", run: cmdServe},
+		{name: "keys", summary: "create, list and revoke the server's API keys", run: cmdKeys},
+		{name: "eval", summary: "run evaluation suites, compare runs and gate deploys", run: cmdEval},
+		{name: "batch", summary: "submit, follow and collect provider batch jobs at batch prices", run: cmdBatch},
 		{name: "mcp", summary: "serve Keel's tools (and search over a collection) as an MCP server on stdio", run: cmdMCP},
 		{name: "help", summary: "show help for keel or for a command", run: cmdHelp},
 	}

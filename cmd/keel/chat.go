@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/keelai/keel/llm"
+	"github.com/keelai/keel/window"
 )
 
 const chatHelp = `Commands:
@@ -38,7 +39,7 @@ scripted conversation.`)
 		return usagef("chat", "takes no arguments, got %q", pos[0])
 	}
 	s := &chat{a: a, modelName: *model, system: *system}
-	if s.model, err = a.model(*model); err != nil {
+	if s.model, err = a.chatModel(*model); err != nil {
 		return err
 	}
 	s.modelName = s.model.Name()
@@ -129,7 +130,7 @@ func (s *chat) command(line string) (done bool) {
 			a.notef("(model: %s)", s.modelName)
 			break
 		}
-		m, err := a.model(arg)
+		m, err := a.chatModel(arg)
 		if err != nil {
 			a.errorLine(err.Error())
 			break
@@ -166,6 +167,19 @@ func (s *chat) turn(ctx context.Context, text string) {
 		s.history = append(msgs, resp.Message())
 		a.stopNote(resp)
 	}
+}
+
+// chatModel opens a model for a conversation: the reliable model behind a
+// window that fits the history into its context, summarising the turns it
+// drops with the same model, so that a long chat never meets a
+// context_length error. The window sits outside the retries, so a retried
+// call resends the same fitted request.
+func (a *app) chatModel(name string) (llm.Model, error) {
+	m, err := a.model(name)
+	if err != nil {
+		return nil, err
+	}
+	return window.Middleware(window.Options{Compactor: window.NewCompactor(m, 0)})(m), nil
 }
 
 // onInterrupt calls cancel on Ctrl-C until the returned stop is called.

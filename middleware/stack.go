@@ -24,6 +24,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/keelai/keel/config"
 	"github.com/keelai/keel/cost"
 	"github.com/keelai/keel/llm"
 	"github.com/keelai/keel/middleware/callinfo"
@@ -55,6 +56,11 @@ type StackOptions struct {
 	// Breaker configures the circuit breakers; NoBreaker leaves them out.
 	Breaker   fallback.BreakerOptions
 	NoBreaker bool
+	// Breakers, when set, is the breaker middleware to use instead of a
+	// new one made from Breaker (fallback.Breakers): a server that builds
+	// one Stack per alias (each with its own fallbacks) passes the same
+	// value to all, so that a model behind two aliases is broken once.
+	Breakers llm.Middleware
 
 	// RateLimits returns each model's client-side limits; nil means none.
 	RateLimits func(model string) ratelimit.Limits
@@ -102,7 +108,10 @@ func Stack(opts StackOptions) llm.Middleware {
 			opts.Logging.Clock = opts.Clock
 		}
 	}
-	breakers := fallback.Breakers(opts.Breaker)
+	breakers := opts.Breakers
+	if breakers == nil {
+		breakers = fallback.Breakers(opts.Breaker)
+	}
 	var limits llm.Middleware
 	if opts.RateLimits != nil {
 		limits = ratelimit.PerModel(opts.RateLimits, ratelimit.Options{Clock: opts.Clock})
@@ -157,4 +166,48 @@ func Stack(opts StackOptions) llm.Middleware {
 	return func(primary llm.Model) llm.Model {
 		return llm.Chain(perModel(primary, len(fallbacks) == 0), outer...)
 	}
+}
+
+// FromConfig maps keel.yaml onto the stack's options: the call timeout and
+// attempts of `limits:`, and the price table with the `price:` overrides
+// of the aliases. Fallbacks, destinations (logs, metrics, cache, budgets)
+// and the clock are the caller's to add. A nil cfg gives the zero options.
+func FromConfig(cfg *config.Config) (StackOptions, error) {
+	var opts StackOptions
+	if cfg == nil {
+		return opts, nil
+	}
+	opts.Timeout = cfg.Limits.RequestTimeout
+	opts.Retry = retry.Options{MaxAttempts: cfg.Limits.MaxAttempts}
+	prices, err := Prices(cfg)
+	if err != nil {
+		return opts, err
+	}
+	opts.Prices = prices
+	return opts, nil
+}
+
+// Prices returns the default price table with the `price:` overrides of
+// the config's aliases. An override replaces the five token classes it
+// names (a class left out is free, as the config documents) and keeps the
+// default's batch discount and long-context tier.
+func Prices(cfg *config.Config) (*cost.Table, error) {
+	table := cost.DefaultTable()
+	if cfg == nil {
+		return table, nil
+	}
+	over := map[string]cost.Price{}
+	for _, m := range cfg.Models {
+		if m.Price == nil {
+			continue
+		}
+		p, _ := table.Lookup(m.Name())
+		p.Input, p.Output = m.Price.Input, m.Price.Output
+		p.CacheRead, p.CacheWrite5m, p.CacheWrite1h = m.Price.CacheRead, m.Price.CacheWrite, m.Price.CacheWrite1h
+		over[m.Name()] = p
+	}
+	if len(over) == 0 {
+		return table, nil
+	}
+	return table.With(over)
 }

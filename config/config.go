@@ -145,9 +145,30 @@ type Price struct {
 type Server struct {
 	// Addr is the address to listen on, host:port; the --addr flag wins.
 	Addr string `yaml:"addr"`
-	// ShutdownTimeout bounds the graceful shutdown; 0 means the server's
-	// default.
+	// ShutdownTimeout bounds the graceful shutdown: how long open requests
+	// and streams may take to finish once the server is asked to stop
+	// before they are cut; 0 means the server's default (30s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ReadHeaderTimeout bounds reading a request's headers, so a client
+	// that sends them a byte at a time cannot hold a connection
+	// (slowloris); 0 means 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyTimeout bounds reading a request's body; 0 means 60s. It does
+	// not bound the response: a stream may last as long as the model
+	// talks.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// IdleTimeout closes a keep-alive connection idle this long; 0 means
+	// 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's headers; 0 means 64 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConcurrentPerKey bounds the requests (streams included) one API
+	// key may have in flight at once; 0 means no bound.
+	MaxConcurrentPerKey int `yaml:"max_concurrent_per_key"`
+	// CacheTTL turns the response cache on for requests that may be
+	// answered from it (temperature 0 or tagged), keeping each response
+	// this long; 0 leaves the cache off.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
 }
 
 // Limits bounds what one request may cost or carry. Zero means the

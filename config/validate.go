@@ -112,8 +112,21 @@ func (c *Config) validate() []problem {
 			add("server.addr", "want host:port, e.g. 127.0.0.1:8080 or :8080")
 		}
 	}
-	if c.Server.ShutdownTimeout < 0 {
-		add("server.shutdown_timeout", "must not be negative")
+	for _, f := range []struct {
+		name string
+		neg  bool
+	}{
+		{"shutdown_timeout", c.Server.ShutdownTimeout < 0},
+		{"read_header_timeout", c.Server.ReadHeaderTimeout < 0},
+		{"body_timeout", c.Server.BodyTimeout < 0},
+		{"idle_timeout", c.Server.IdleTimeout < 0},
+		{"max_header_bytes", c.Server.MaxHeaderBytes < 0},
+		{"max_concurrent_per_key", c.Server.MaxConcurrentPerKey < 0},
+		{"cache_ttl", c.Server.CacheTTL < 0},
+	} {
+		if f.neg {
+			add("server."+f.name, "must not be negative")
+		}
 	}
 	if c.Limits.MaxRequestBytes < 0 {
 		add("limits.max_request_bytes", "must not be negative")

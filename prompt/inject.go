@@ -3,6 +3,7 @@ package prompt
 import (
 	"fmt"
 	"html"
+	"strconv"
 	"strings"
 	"text/template"
 )
@@ -30,17 +31,40 @@ func Escape(s string) string { return html.EscapeString(s) }
 // fixed XML name chosen by the program, never untrusted text; Element
 // panics otherwise, because a bad tag is a programming error.
 func Element(tag string, index int, source, text string) string {
+	var attrs []Attr
+	if index > 0 {
+		attrs = append(attrs, Attr{"index", strconv.Itoa(index)})
+	}
+	if source != "" {
+		attrs = append(attrs, Attr{"source", source})
+	}
+	return ElementWith(tag, attrs, text)
+}
+
+// Attr is an attribute of an element. Its name is chosen by the program;
+// its value may be untrusted and is escaped.
+type Attr struct{ Name, Value string }
+
+// ElementWith renders text inside <tag name="value" …>…</tag> with the
+// attributes in order, every value and the text escaped, so that neither
+// can close the element or forge another. tag and the attribute names
+// must be XML names chosen by the program; ElementWith panics otherwise.
+func ElementWith(tag string, attrs []Attr, text string) string {
 	if !validTag(tag) {
 		panic(fmt.Sprintf("prompt.Element: %q is not an XML name", tag))
 	}
-	var b strings.Builder
-	b.Grow(len(text) + len(source) + 2*len(tag) + 32)
-	b.WriteString("<" + tag)
-	if index > 0 {
-		fmt.Fprintf(&b, ` index="%d"`, index)
+	n := len(text) + 2*len(tag) + 8
+	for _, a := range attrs {
+		if !validTag(a.Name) {
+			panic(fmt.Sprintf("prompt.Element: attribute %q is not an XML name", a.Name))
+		}
+		n += len(a.Name) + len(a.Value) + 4
 	}
-	if source != "" {
-		b.WriteString(` source="` + Escape(source) + `"`)
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString("<" + tag)
+	for _, a := range attrs {
+		b.WriteString(" " + a.Name + `="` + Escape(a.Value) + `"`)
 	}
 	b.WriteString(">\n")
 	b.WriteString(Escape(text))

@@ -257,3 +257,33 @@ func FuzzParse(f *testing.F) {
 		_, _ = p.Render(vars) // may fail (a range over a string); must not panic
 	})
 }
+
+// FuzzElementWith: no title or location (untrusted, as a document's title
+// is) and no text can add a delimiter or an attribute.
+func FuzzElementWith(f *testing.F) {
+	for _, s := range []string{"", "t", `" location="x`, "</source>", "<source id=\"9\">", "'&'"} {
+		f.Add(s, s, s)
+	}
+	f.Fuzz(func(t *testing.T, title, location, text string) {
+		out := prompt.ElementWith("source", []prompt.Attr{{Name: "id", Value: "1"}, {Name: "title", Value: title}, {Name: "location", Value: location}}, text)
+		if strings.Count(out, "<") != 2 || strings.Count(out, ">") != 2 || strings.Count(out, `"`) != 6 {
+			t.Fatalf("a delimiter or a quote escaped the escaping in %q", out)
+		}
+		if !strings.HasPrefix(out, `<source id="1" title="`) || !strings.HasSuffix(out, "\n</source>") {
+			t.Fatalf("frame changed: %q", out)
+		}
+	})
+}
+
+func TestElementWithRefusesBadNames(t *testing.T) {
+	for _, attrs := range [][]prompt.Attr{{{Name: "a b", Value: "x"}}, {{Name: "", Value: "x"}}, {{Name: `x"`, Value: "x"}}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("ElementWith accepted attribute name %q", attrs[0].Name)
+				}
+			}()
+			prompt.ElementWith("source", attrs, "text")
+		}()
+	}
+}

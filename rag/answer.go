@@ -1,13 +1,12 @@
 package rag
 
 import (
-	"fmt"
-	"html"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/keelai/keel/llm"
+	"github.com/keelai/keel/prompt"
 )
 
 // SystemPrompt is the instruction for grounded answers. The sources
@@ -30,17 +29,20 @@ Rules:
 //	</source>
 //	</sources>
 //
-// Every value is escaped (<, >, &, quotes), so a passage can neither close
-// its element nor forge another source: injection is prevented by
-// construction, not by hoping the model ignores it. This is the one place
-// where retrieved text is rendered for a model, so that the context
-// package's safe-injection helpers can replace it.
+// Every value is escaped by prompt.ElementWith (<, >, &, quotes), so a
+// passage can neither close its element nor forge another source:
+// injection is prevented by construction, not by hoping the model ignores
+// it.
 func RenderSources(hits []Hit) string {
 	var b strings.Builder
 	b.WriteString("<sources>\n")
 	for i, h := range hits {
-		fmt.Fprintf(&b, "<source id=\"%d\" title=\"%s\" location=\"%s\">\n%s\n</source>\n",
-			i+1, html.EscapeString(h.Title), html.EscapeString(h.Label()), html.EscapeString(strings.TrimSpace(h.Text)))
+		b.WriteString(prompt.ElementWith("source", []prompt.Attr{
+			{Name: "id", Value: strconv.Itoa(i + 1)},
+			{Name: "title", Value: h.Title},
+			{Name: "location", Value: h.Label()},
+		}, strings.TrimSpace(h.Text)))
+		b.WriteString("\n")
 	}
 	b.WriteString("</sources>")
 	return b.String()
@@ -57,9 +59,7 @@ func GroundedRequest(question string, hits []Hit) *llm.Request {
 		b.WriteString(RenderSources(hits))
 		b.WriteString("\n\n")
 	}
-	b.WriteString("<question>\n")
-	b.WriteString(html.EscapeString(strings.TrimSpace(question)))
-	b.WriteString("\n</question>")
+	b.WriteString(prompt.Element("question", 0, "", strings.TrimSpace(question)))
 	return &llm.Request{
 		System:   []llm.Text{{Text: SystemPrompt}},
 		Messages: []llm.Message{llm.UserText(b.String())},

@@ -261,7 +261,7 @@ func TestBudgetRefusesBeforeAnyRequestOnceSpent(t *testing.T) {
 	}
 	_, err := m.Generate(ctx, req)
 	var ex *cost.ExceededError
-	if !errors.As(err, &ex) || !cost.IsBudgetExceeded(err) || llm.KindOf(err) != llm.KindRateLimited || llm.IsRetryable(err) {
+	if !errors.As(err, &ex) || !cost.IsBudgetExceeded(err) || llm.KindOf(err) != llm.KindBudgetExceeded || llm.IsRetryable(err) {
 		t.Fatalf("err = %v, want an unretryable budget refusal", err)
 	}
 	if diff := cmp.Diff(&cost.ExceededError{Budget: "run", Limit: 3 * cost.Dollar, Spent: 4 * cost.Dollar}, ex); diff != "" {
@@ -298,8 +298,8 @@ func TestConcurrentCallsOverspendOnlyByAdmittedReservations(t *testing.T) {
 			const est = 10_000 // tokens of gpt-4.1 input: $0.02
 			f := &fixed{in: tt.actualIn}
 			b := cost.NewBudget("key k", cost.Dollar, cost.BudgetOptions{})
-			r, _ := b.Reserve(0)
-			r.Commit(Dollars(0.85))
+			r, _ := b.Reserve(t.Context(), 0)
+			r.Commit(t.Context(), Dollars(0.85))
 			m := cost.Track(cost.TrackOptions{Budgets: []cost.BudgetSource{cost.Always(b)}, Estimate: estimate(est, 0)})(f.model())
 
 			start := make(chan struct{})
@@ -321,7 +321,7 @@ func TestConcurrentCallsOverspendOnlyByAdmittedReservations(t *testing.T) {
 			if admitted > 7 {
 				t.Errorf("admitted %d calls; only 7 reservations fit", admitted)
 			}
-			spent := b.Spent()
+			spent, _ := b.Spent(t.Context())
 			if want := Dollars(0.85) + cost.USD(admitted)*perCall; spent != want {
 				t.Errorf("spent %v, want %v", spent, want)
 			}
@@ -339,7 +339,7 @@ func TestFailedCallReleasesReservation(t *testing.T) {
 	m := cost.Track(cost.TrackOptions{Budgets: []cost.BudgetSource{cost.Always(b)}, Estimate: estimate(400_000, 0)})(fail)
 	m.Generate(t.Context(), &llm.Request{})
 	// $0.80 was held during the call; once released, another $0.80 fits.
-	if _, err := b.Reserve(Dollars(0.8)); err != nil {
+	if _, err := b.Reserve(t.Context(), Dollars(0.8)); err != nil {
 		t.Errorf("reservation of the failed call was not released: %v", err)
 	}
 }
@@ -347,16 +347,16 @@ func TestFailedCallReleasesReservation(t *testing.T) {
 func TestDailyBudgetResetsAtMidnight(t *testing.T) {
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC))
 	b := cost.NewBudget("day", cost.Dollar, cost.BudgetOptions{Daily: true, Clock: clock})
-	r, err := b.Reserve(0)
+	r, err := b.Reserve(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Commit(cost.Dollar)
-	if _, err := b.Reserve(1); !cost.IsBudgetExceeded(err) {
+	r.Commit(t.Context(), cost.Dollar)
+	if _, err := b.Reserve(t.Context(), 1); !cost.IsBudgetExceeded(err) {
 		t.Fatalf("err = %v, want exceeded", err)
 	}
 	clock.Advance(time.Hour)
-	if _, err := b.Reserve(1); err != nil {
+	if _, err := b.Reserve(t.Context(), 1); err != nil {
 		t.Errorf("after midnight: %v", err)
 	}
 }

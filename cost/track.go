@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"log/slog"
+	"time"
 
 	"github.com/keelai/keel/llm"
 	"github.com/keelai/keel/middleware/callinfo"
@@ -21,7 +23,14 @@ type TrackOptions struct {
 	// the reservation; nil means EstimateTokens and MaxTokens (1024 when
 	// unset).
 	Estimate func(*llm.Request) (input, output int)
+	// Logger receives the budget commits that failed (a shared store
+	// unreachable after the call); nil means slog.Default().
+	Logger *slog.Logger
 }
+
+// commitTimeout bounds a budget commit made after the caller's context
+// has ended: the call's cost must still be charged.
+const commitTimeout = 5 * time.Second
 
 // Track returns the cost middleware: it reserves each call's estimated
 // cost on its budgets before sending it (refusing it, with nothing sent,
@@ -37,6 +46,9 @@ type TrackOptions struct {
 func Track(opts TrackOptions) llm.Middleware {
 	if opts.Prices == nil {
 		opts.Prices = DefaultTable()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	if opts.Estimate == nil {
 		opts.Estimate = func(req *llm.Request) (int, int) {
@@ -71,18 +83,38 @@ func (t *tracker) reserve(ctx context.Context, req *llm.Request) ([]*Reservation
 	est, _ := t.o.Prices.Cost(t.next.Name(), llm.Usage{InputTokens: in, OutputTokens: out}, req.Tags[callinfo.TagBatch] == "true")
 	held := make([]*Reservation, 0, len(budgets))
 	for _, b := range budgets {
-		r, err := b.Reserve(est)
+		r, err := b.Reserve(ctx, est)
 		if err != nil {
-			for _, h := range held {
-				h.Commit(0)
-			}
+			t.commit(ctx, held, 0)
 			provider, _, _ := llm.SplitName(t.next.Name())
 			f := false
-			return nil, &llm.Error{Kind: llm.KindRateLimited, Provider: provider, Message: err.Error(), ShouldRetry: &f, Err: err}
+			kind := llm.KindBudgetExceeded
+			if !IsBudgetExceeded(err) {
+				// The store could not say (Redis down): refuse rather
+				// than spend without accounting.
+				kind = llm.KindServer
+			}
+			return nil, &llm.Error{Kind: kind, Provider: provider, Message: err.Error(), ShouldRetry: &f, Err: err}
 		}
 		held = append(held, r)
 	}
 	return held, nil
+}
+
+// commit charges actual to every reservation, even when ctx has ended
+// (the caller went away mid-stream): the call's cost was incurred.
+func (t *tracker) commit(ctx context.Context, held []*Reservation, actual USD) {
+	if len(held) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	for _, r := range held {
+		if err := r.Commit(ctx, actual); err != nil {
+			t.o.Logger.LogAttrs(ctx, slog.LevelError, "budget commit failed; the hold lapses with its lease",
+				slog.String("budget", r.b.Name()), slog.String("cost", actual.String()), slog.String("error", err.Error()))
+		}
+	}
 }
 
 // settle prices the usage, commits the reservations and records the call.
@@ -91,9 +123,7 @@ func (t *tracker) settle(ctx context.Context, req *llm.Request, held []*Reservat
 		model = t.next.Name()
 	}
 	c, priced := t.o.Prices.Cost(model, u, req.Tags[callinfo.TagBatch] == "true")
-	for _, r := range held {
-		r.Commit(c)
-	}
+	t.commit(ctx, held, c)
 	if t.o.Meter != nil {
 		t.o.Meter.Record(model, req.Tags, u, c, priced)
 	}
@@ -110,9 +140,7 @@ func (t *tracker) generate(ctx context.Context, req *llm.Request) (*llm.Response
 	}
 	resp, err := t.next.Generate(ctx, req)
 	if err != nil {
-		for _, r := range held {
-			r.Commit(0)
-		}
+		t.commit(ctx, held, 0)
 		return nil, err
 	}
 	t.settle(ctx, req, held, resp.Model, resp.Usage)

@@ -30,6 +30,10 @@ const (
 	KindNetwork        ErrorKind = "network"         // the connection failed or a stream was cut
 	KindCanceled       ErrorKind = "canceled"        // the caller canceled
 	KindContentFilter  ErrorKind = "content_filter"  // a safety filter blocked input or output
+	// KindBudgetExceeded: a spending budget (Keel's, or the provider
+	// account's credit, 402) refuses the call. Waiting does not help, so it
+	// is not retried; it maps to 402 Payment Required.
+	KindBudgetExceeded ErrorKind = "budget_exceeded"
 )
 
 // Error is the error every Keel model returns for a failed call. Use
@@ -158,6 +162,8 @@ func KindForStatus(status int) ErrorKind {
 		return KindTimeout
 	case status == http.StatusTooManyRequests:
 		return KindRateLimited
+	case status == http.StatusPaymentRequired:
+		return KindBudgetExceeded
 	case status == http.StatusServiceUnavailable, status == 529:
 		return KindOverloaded
 	case status == http.StatusConflict, status >= 500:

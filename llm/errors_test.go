@@ -62,6 +62,7 @@ func TestHTTPError(t *testing.T) {
 		{409, "conflict", nil, KindServer, true},
 		{413, "too large", nil, KindInvalidRequest, false},
 		{429, "slow down", map[string]string{"retry-after": "2"}, KindRateLimited, true},
+		{402, "credit balance is too low", nil, KindBudgetExceeded, false},
 		{500, "oops", nil, KindServer, true},
 		{503, "unavailable", nil, KindOverloaded, true},
 		{504, "gateway timeout", nil, KindTimeout, true},

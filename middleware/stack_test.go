@@ -308,7 +308,7 @@ func TestSpentBudgetRefusesBeforeAnyRequest(t *testing.T) {
 	if n := len(srv.Requests()); n != 1 {
 		t.Errorf("requests = %d, want 1", n)
 	}
-	if got := budget.Spent(); got != 3*cost.Dollar {
+	if got, _ := budget.Spent(t.Context()); got != 3*cost.Dollar {
 		t.Errorf("spent %v, want $3", got)
 	}
 }

@@ -63,20 +63,7 @@ var _ rag.Store = (*Store)(nil)
 // Open opens (creating if needed) the store in the SQLite file at path.
 // Its folder is created too.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("store %s: %w", path, err)
-		}
-	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	// Write transactions take the write lock up front, so two writers wait
-	// for each other instead of failing to upgrade a read lock.
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	db, err := openDB(path)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
@@ -96,6 +83,25 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
+
+// openDB opens the SQLite file at path, creating its folder, with the
+// pragmas both the RAG store and the relational state (OpenState) rely on.
+func openDB(path string) (*sql.DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	// Write transactions take the write lock up front, so two writers wait
+	// for each other instead of failing to upgrade a read lock.
+	q.Set("_txlock", "immediate")
+	return sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+}
 
 type collection struct {
 	id       int64

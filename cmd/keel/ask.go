@@ -16,7 +16,7 @@ import (
 )
 
 func cmdAsk(ctx context.Context, a *app, args []string) error {
-	f := a.newFlags("ask", "[--collection NAME | --docs PATH] [--model M] [--k N] [--offline] QUESTION", `
+	f := a.newFlags("ask", "[--collection NAME | --docs PATH] [--model M] [--k N] [--offline] [--rewrite MODEL] [--rerank MODEL] QUESTION", `
 Answer QUESTION from documents, citing them as [n] with the list of sources.
 
 --docs indexes a folder (or file) into the embedded store on first use and
@@ -34,6 +34,8 @@ citation.`)
 	model := f.String("model", "", "the `model`: provider/model or an alias (default: the configured default)")
 	k := f.Int("k", 5, "how many `passages` to retrieve")
 	offline := f.Bool("offline", false, "answer by quoting the documents, without a model")
+	rewrite := f.String("rewrite", "", "rewrite the question into search terms with this `model` first")
+	rerank := f.String("rerank", "", "rerank the candidates with this `model` (a chat model, or voyage/rerank-2.5)")
 	pos, err := a.parse(f, args)
 	if err != nil {
 		return err
@@ -75,7 +77,10 @@ citation.`)
 			return err
 		}
 	}
-	r := rag.Retriever{Store: st}
+	r, err := a.retriever(st, *rewrite, *rerank)
+	if err != nil {
+		return err
+	}
 	hits, err := r.Retrieve(ctx, name, rag.Query{Text: question, K: *k})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,5 +204,47 @@ func TestIngestBadInput(t *testing.T) {
 				t.Errorf("collection changed:\n%s\nwas\n%s", after, before)
 			}
 		})
+	}
+}
+
+// --rerank and --rewrite put a model before and after retrieval: the
+// rewritten query is what is searched, and the judge's order is printed.
+func TestSearchRewriteAndRerank(t *testing.T) {
+	docs := writeDocs(t, guide)
+	srv := openaitest.NewServer(t)
+	env := openaiEnv(srv)
+	env["KEEL_DATA"] = t.TempDir()
+	if r := keel(t, env, "", "ingest", "--collection", "guide", "--exclude", "data/**", docs); r.code != 0 {
+		t.Fatalf("ingest: %q", r.stderr)
+	}
+	srv.Enqueue(llmtest.WireReply{Response: textResponse("stream response retry overloaded")})
+	// The two candidates come in BM25 order; the judge prefers the second.
+	srv.Enqueue(llmtest.WireReply{Response: textResponse(`{"scores":[{"index":0,"score":1},{"index":1,"score":9}]}`)})
+	r := keel(t, env, "", "search", "--collection", "guide", "--json", "--rewrite", "openai/cheap", "--rerank", "openai/judge", "my question")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var ids []string
+	for _, l := range lines(r.stdout) {
+		var h searchHit
+		json.Unmarshal([]byte(l), &h)
+		ids = append(ids, h.ID)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d model requests, want 2 (rewrite, rerank)", len(reqs))
+	}
+	judged := fmt.Sprint(requestBody(t, reqs[1])["messages"])
+	first := strings.Index(judged, "Streaming")
+	second := strings.Index(judged, "Retries")
+	if first < 0 || second < 0 {
+		t.Fatalf("the judge did not see both candidates: %s", judged)
+	}
+	want := []string{"retries.md", "streaming.md"}
+	if first > second {
+		want = []string{"streaming.md", "retries.md"}
+	}
+	if diff := cmp.Diff(want, ids); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
 	}
 }

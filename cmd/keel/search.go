@@ -13,9 +13,14 @@ import (
 )
 
 func cmdSearch(ctx context.Context, a *app, args []string) error {
-	f := a.newFlags("search", "--collection NAME [--k N] [--mode lexical|vector|hybrid] [--json] (QUERY | --queries FILE.jsonl)", `
+	f := a.newFlags("search", "--collection NAME [--k N] [--mode lexical|vector|hybrid] [--json] [--rewrite MODEL] [--rerank MODEL] (QUERY | --queries FILE.jsonl)", `
 Search a collection and print the best documents, best first: each with
 its score, title, source and a snippet of its best passage.
+
+--rewrite MODEL has a model turn each query into search terms first;
+--rerank MODEL reorders a wider set of candidates by a model's judgement
+of their relevance (voyage/rerank-2.5 uses Voyage's rerank API, with
+VOYAGE_API_KEY).
 
 --queries runs every query of a JSONL file (_id and text on each line) and
 implies --json: one object per hit per line, with query_id, id, score,
@@ -25,6 +30,8 @@ title and snippet.`)
 	mode := f.String("mode", "lexical", "the retrieval `mode`: lexical, vector or hybrid")
 	asJSON := f.Bool("json", false, "print one JSON object per hit per line")
 	queries := f.String("queries", "", "a JSONL `file` of queries to run in a batch")
+	rewrite := f.String("rewrite", "", "rewrite each query into search terms with this `model` first")
+	rerank := f.String("rerank", "", "rerank the candidates with this `model` (a chat model, or voyage/rerank-2.5)")
 	pos, err := a.parse(f, args)
 	if err != nil {
 		return err
@@ -58,7 +65,10 @@ title and snippet.`)
 		return err
 	}
 	defer st.Close()
-	r := rag.Retriever{Store: st}
+	r, err := a.retriever(st, *rewrite, *rerank)
+	if err != nil {
+		return err
+	}
 	w := bufio.NewWriter(a.stdout)
 	defer w.Flush()
 	enc := json.NewEncoder(w)

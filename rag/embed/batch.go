@@ -120,21 +120,12 @@ func (b *batcher) run(ctx context.Context, texts []string, call batchFunc) ([][]
 // call sends one batch through the middleware and validates the answer.
 func (b *batcher) call(ctx context.Context, texts []string, call batchFunc) ([][]float32, error) {
 	var vecs [][]float32
-	m := llm.Model(llm.Funcs{
-		NameFunc: b.Name,
-		GenerateFunc: func(ctx context.Context, _ *llm.Request) (*llm.Response, error) {
-			v, err := call(ctx, texts)
-			if err != nil {
-				return nil, err
-			}
-			vecs = v
-			return &llm.Response{Model: b.Name(), StopReason: llm.StopEndTurn}, nil
-		},
+	err := asModelCall(ctx, b.Name(), b.middleware, func(ctx context.Context) error {
+		v, err := call(ctx, texts)
+		vecs = v
+		return err
 	})
-	if len(b.middleware) > 0 {
-		m = llm.Chain(m, b.middleware...)
-	}
-	if _, err := m.Generate(ctx, &llm.Request{}); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if len(vecs) != len(texts) {
@@ -155,6 +146,26 @@ func (b *batcher) call(ctx context.Context, texts []string, call batchFunc) ([][
 		}
 	}
 	return vecs, nil
+}
+
+// asModelCall runs call as a model call named name through mw, so that the
+// retry and rate-limit middleware that serve models serve these requests
+// too.
+func asModelCall(ctx context.Context, name string, mw []llm.Middleware, call func(context.Context) error) error {
+	m := llm.Model(llm.Funcs{
+		NameFunc: func() string { return name },
+		GenerateFunc: func(ctx context.Context, _ *llm.Request) (*llm.Response, error) {
+			if err := call(ctx); err != nil {
+				return nil, err
+			}
+			return &llm.Response{Model: name, StopReason: llm.StopEndTurn}, nil
+		},
+	})
+	if len(mw) > 0 {
+		m = llm.Chain(m, mw...)
+	}
+	_, err := m.Generate(ctx, &llm.Request{})
+	return err
 }
 
 func (b *batcher) malformed(format string, args ...any) *llm.Error {

@@ -135,6 +135,9 @@ type wireTool struct {
 		Parameters  json.RawMessage `json:"parameters"`
 		Strict      *bool           `json:"strict"`
 	} `json:"function"`
+	// Custom is OpenAI's free-form tool, named so that it is refused by
+	// its type rather than as an unknown argument.
+	Custom       json.RawMessage   `json:"custom"`
 	CacheControl *wireCacheControl `json:"cache_control"`
 }
 

@@ -93,3 +93,9 @@ func apiError(t *testing.T, err error) *openai.Error {
 	}
 	return apiErr
 }
+
+// withBody replaces the SDK's body with raw JSON, for wire fields the SDK
+// has no parameter for.
+func withBody(raw string) option.RequestOption {
+	return option.WithRequestBody("application/json", []byte(raw))
+}

@@ -96,6 +96,9 @@ type Config struct {
 	Server  Server           `yaml:"server"`
 	Limits  Limits           `yaml:"limits"`
 	Storage Storage          `yaml:"storage"`
+	Guard   Guard            `yaml:"guard"`
+	Logging Logging          `yaml:"logging"`
+	Routing Routing          `yaml:"routing"`
 }
 
 // Provider says where a provider's API is and how to authenticate.
@@ -126,6 +129,16 @@ type Model struct {
 	Fallbacks []string `yaml:"fallbacks"`
 	// Price overrides the price table for this model; nil keeps it.
 	Price *Price `yaml:"price"`
+	// Rate limits this model's calls on the client side, so that a busy
+	// application queues instead of collecting 429s; nil means no limit.
+	Rate *Rate `yaml:"rate"`
+}
+
+// Rate is a model's per-minute ceilings; a field left out is no limit.
+type Rate struct {
+	RPM       int `yaml:"rpm"`
+	InputTPM  int `yaml:"input_tpm"`
+	OutputTPM int `yaml:"output_tpm"`
 }
 
 // Name returns the `provider/model` name the alias stands for.
@@ -184,6 +197,54 @@ type Limits struct {
 	// the first included; 0 means the retry middleware's default (4), 1
 	// turns retrying off.
 	MaxAttempts int `yaml:"max_attempts"`
+	// DailyBudgetUSD refuses calls, before they are sent, once the day's
+	// spending (UTC) would pass it; 0 means no budget. It is kept in memory
+	// by one process, and shared by the replicas of `keel serve` when
+	// KEEL_REDIS_URL is set.
+	DailyBudgetUSD float64 `yaml:"daily_budget_usd"`
+	// RunBudgetUSD bounds what one command (keel run, ask, chat, eval)
+	// may spend; 0 means no bound.
+	RunBudgetUSD float64 `yaml:"run_budget_usd"`
+}
+
+// Guard configures the check of untrusted text (user input, retrieved
+// documents, tool output) for injection patterns.
+type Guard struct {
+	// Mode is flag (the default: log and count), refuse (fail the call
+	// with an invalid_request error) or off.
+	Mode string `yaml:"mode"`
+	// MaxInputBytes flags (or refuses) a call whose untrusted text is
+	// longer; 0 means no bound.
+	MaxInputBytes int `yaml:"max_input_bytes"`
+}
+
+// Logging configures the record every model call leaves.
+type Logging struct {
+	// File receives one JSON record per call (the CLI writes none
+	// otherwise; the server logs to stderr). Relative to the config file.
+	File string `yaml:"file"`
+	// Content adds the last user message and the answer to each record,
+	// redacted and cut; off by default.
+	Content bool `yaml:"content"`
+	// Capture receives each call's whole request and response as a JSON
+	// line that llmtest can replay; relative to the config file.
+	Capture string `yaml:"capture"`
+}
+
+// Routing chooses a model by a request's task label (`keel run --task`,
+// the "task" tag) and by its estimated size.
+type Routing struct {
+	// Tiers maps a tier (cheap, balanced, best, or your own) to an alias
+	// or provider/model.
+	Tiers map[string]string `yaml:"tiers"`
+	// Tasks maps a task label to a tier; left out, Keel's defaults
+	// (classify, extract, summarize → cheap; reason, code_review →
+	// balanced; research → best).
+	Tasks map[string]string `yaml:"tasks"`
+	// LongInputTokens, when positive, sends requests estimated above it to
+	// LongModel whatever their task.
+	LongInputTokens int    `yaml:"long_input_tokens"`
+	LongModel       string `yaml:"long_model"`
 }
 
 // Storage says where state is kept. Each field may be set by its
@@ -276,8 +337,10 @@ func ReadFile(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Storage.Data != "" && !filepath.IsAbs(c.Storage.Data) {
-		c.Storage.Data = filepath.Join(filepath.Dir(path), c.Storage.Data)
+	for _, p := range []*string{&c.Storage.Data, &c.Logging.File, &c.Logging.Capture} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(filepath.Dir(path), *p)
+		}
 	}
 	return c, nil
 }

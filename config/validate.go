@@ -92,6 +92,9 @@ func (c *Config) validate() []problem {
 			}
 			seen[fb] = true
 		}
+		if r := m.Rate; r != nil && (r.RPM < 0 || r.InputTPM < 0 || r.OutputTPM < 0) {
+			add(at+".rate", "limits must not be negative")
+		}
 		if pr := m.Price; pr != nil {
 			for _, f := range []struct {
 				name string
@@ -140,6 +143,20 @@ func (c *Config) validate() []problem {
 	if c.Limits.MaxAttempts < 0 {
 		add("limits.max_attempts", "must not be negative")
 	}
+	for name, v := range map[string]float64{"daily_budget_usd": c.Limits.DailyBudgetUSD, "run_budget_usd": c.Limits.RunBudgetUSD} {
+		if v < 0 || v != v {
+			add("limits."+name, "want an amount of 0 or more (US dollars)")
+		}
+	}
+	switch c.Guard.Mode {
+	case "", "flag", "refuse", "off":
+	default:
+		add("guard.mode", "unknown mode %q; want flag, refuse or off", c.Guard.Mode)
+	}
+	if c.Guard.MaxInputBytes < 0 {
+		add("guard.max_input_bytes", "must not be negative")
+	}
+	probs = append(probs, c.validateRouting()...)
 	if u := c.Storage.DatabaseURL.Reveal(); u != "" && !hasScheme(u, "postgres", "postgresql") {
 		add("storage.database_url", "want a postgres:// URL")
 	}
@@ -243,4 +260,50 @@ func known[V any](m map[string]V) string {
 		return ""
 	}
 	return "; known: " + strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+}
+
+// validateRouting checks that every tier names a usable model and every
+// task a declared tier.
+func (c *Config) validateRouting() []problem {
+	var probs []problem
+	r := c.Routing
+	for _, tier := range slices.Sorted(maps.Keys(r.Tiers)) {
+		if msg := c.checkModelRef(r.Tiers[tier]); msg != "" {
+			probs = append(probs, problem{"routing.tiers." + tier, msg})
+		}
+	}
+	for _, task := range slices.Sorted(maps.Keys(r.Tasks)) {
+		if _, ok := r.Tiers[r.Tasks[task]]; !ok {
+			probs = append(probs, problem{"routing.tasks." + task, fmt.Sprintf("unknown tier %q; declare it under routing.tiers", r.Tasks[task])})
+		}
+	}
+	if r.LongInputTokens < 0 {
+		probs = append(probs, problem{"routing.long_input_tokens", "must not be negative"})
+	}
+	if (r.LongInputTokens > 0) != (r.LongModel != "") {
+		probs = append(probs, problem{"routing.long_model", "set long_input_tokens and long_model together"})
+	} else if r.LongModel != "" {
+		if msg := c.checkModelRef(r.LongModel); msg != "" {
+			probs = append(probs, problem{"routing.long_model", msg})
+		}
+	}
+	return probs
+}
+
+// checkModelRef returns why ref is neither an alias nor a provider/model
+// of a known provider, or "".
+func (c *Config) checkModelRef(ref string) string {
+	if prov, model, ok := strings.Cut(ref, "/"); ok {
+		switch {
+		case prov == "" || model == "":
+			return fmt.Sprintf("%q: want an alias or provider/model", ref)
+		case !c.knownProvider(prov):
+			return fmt.Sprintf("unknown provider %q in %q", prov, ref)
+		}
+		return ""
+	}
+	if _, ok := c.Models[ref]; !ok {
+		return fmt.Sprintf("unknown alias %q%s", ref, known(c.Models))
+	}
+	return ""
 }

@@ -291,6 +291,11 @@ func (s *State) RecordUsage(ctx context.Context, recs ...state.UsageRecord) erro
 	if len(recs) == 0 {
 		return nil
 	}
+	for i, r := range recs {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("record usage: record %d: %w", i, err)
+		}
+	}
 	n := len(recs)
 	var (
 		ts                    = make([]time.Time, n)

@@ -276,6 +276,17 @@ func (s *State) AppendMessages(ctx context.Context, owner, conversationID string
 		return fmt.Errorf("append to conversation %q: %w", conversationID, err)
 	}
 	t := now()
+	if len(enc) == 0 {
+		var one int
+		err := s.db.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ? AND owner = ?`, conversationID, owner).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("append to conversation %q: %w", conversationID, state.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("append to conversation %q: %w", conversationID, err)
+		}
+		return nil
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		var last int
 		err := tx.QueryRowContext(ctx, `UPDATE conversations
@@ -287,9 +298,6 @@ func (s *State) AppendMessages(ctx context.Context, owner, conversationID string
 		}
 		if err != nil {
 			return err
-		}
-		if len(enc) == 0 {
-			return nil
 		}
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO messages (conversation, seq, body, model,
 			input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
@@ -471,6 +479,11 @@ func (s *State) RevokeKey(ctx context.Context, idOrName string) error {
 func (s *State) RecordUsage(ctx context.Context, recs ...state.UsageRecord) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	for i, r := range recs {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("record usage: record %d: %w", i, err)
+		}
 	}
 	t := now()
 	err := s.write(ctx, func(tx *sql.Tx) error {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/keelai/keel/llm"
 )
@@ -13,12 +15,35 @@ import (
 // that bad input is refused with the same clear error, and nothing
 // written, whichever database is behind it.
 
+// checkText refuses strings a database cannot hold alike: PostgreSQL's
+// text rejects NUL and invalid UTF-8, which SQLite would keep.
+func checkText(fields ...string) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		name, v := fields[i], fields[i+1]
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("%s: not valid UTF-8", name)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return fmt.Errorf("%s: contains a NUL character", name)
+		}
+	}
+	return nil
+}
+
 // Validate checks a conversation before it is created.
 func (c Conversation) Validate() error {
 	if c.ID == "" {
 		return errors.New("conversation: empty id")
 	}
+	if err := checkText("id", c.ID, "owner", c.Owner, "title", c.Title, "model", c.Model, "collection", c.Collection); err != nil {
+		return fmt.Errorf("conversation %q: %w", c.ID, err)
+	}
 	return nil
+}
+
+// Validate checks a usage record before it is recorded.
+func (r UsageRecord) Validate() error {
+	return checkText("key_id", r.KeyID, "model", r.Model, "error_kind", r.ErrorKind)
 }
 
 // Validate checks a message before it is appended.
@@ -32,7 +57,7 @@ func (m Message) Validate() error {
 	if m.LatencyMS < 0 {
 		return fmt.Errorf("latency_ms %d: negative", m.LatencyMS)
 	}
-	return nil
+	return checkText("model", m.Model)
 }
 
 // Validate checks a key before it is created.
@@ -47,6 +72,9 @@ func (k Key) Validate() error {
 	case k.Budget < 0:
 		return fmt.Errorf("key %q: budget %s is negative", k.ID, k.Budget)
 	}
+	if err := checkText("id", k.ID, "name", k.Name, "hash", k.Hash, "prefix", k.Prefix); err != nil {
+		return fmt.Errorf("key %q: %w", k.Name, err)
+	}
 	return nil
 }
 
@@ -57,12 +85,18 @@ func (r EvalRun) Validate() error {
 	if r.ID == "" {
 		return errors.New("eval run: empty id")
 	}
+	if err := checkText("id", r.ID, "suite", r.Suite); err != nil {
+		return fmt.Errorf("eval run %q: %w", r.ID, err)
+	}
 	if len(r.Summary) > 0 && !json.Valid(r.Summary) {
 		return fmt.Errorf("eval run %q: summary is not valid JSON", r.ID)
 	}
 	for i, c := range r.Cases {
 		if math.IsNaN(c.Score) || math.IsInf(c.Score, 0) {
 			return fmt.Errorf("eval run %q case %d (%s): score %v is not a finite number", r.ID, i, c.CaseID, c.Score)
+		}
+		if err := checkText("case_id", c.CaseID, "model", c.Model, "prompt_version", c.PromptVersion, "error", c.Error); err != nil {
+			return fmt.Errorf("eval run %q case %d: %w", r.ID, i, err)
 		}
 		if len(c.Data) > 0 && !json.Valid(c.Data) {
 			return fmt.Errorf("eval run %q case %d (%s): data is not valid JSON", r.ID, i, c.CaseID)

@@ -78,8 +78,13 @@ func testConversations(t *testing.T, s state.Store) {
 	}
 	wantErr(t, "create with a taken id", s.CreateConversation(ctx, state.Conversation{ID: c.ID, Owner: "k1"}), state.ErrConflict)
 	wantErr(t, "create with a taken id by another owner", s.CreateConversation(ctx, state.Conversation{ID: c.ID, Owner: "k2"}), state.ErrConflict)
-	if err := s.CreateConversation(ctx, state.Conversation{Owner: "k1"}); err == nil {
-		t.Fatal("create without an id: no error")
+	for _, bad := range []state.Conversation{{Owner: "k1"}, {ID: "x", Title: "nul\x00"}, {ID: "y", Title: "bad \xff utf-8"}} {
+		if err := s.CreateConversation(ctx, bad); err == nil {
+			t.Fatalf("create %+v: no error", bad)
+		}
+	}
+	if cs, _ := s.Conversations(ctx, "", 0); len(cs) != 0 {
+		t.Fatalf("refused conversations were stored: %+v", cs)
 	}
 	_, err = s.Conversation(ctx, "k1", "missing")
 	wantErr(t, "get missing", err, state.ErrNotFound)
@@ -264,7 +269,12 @@ func testAppendSeq(t *testing.T, s state.Store) {
 	msg := func(text string) state.Message { return state.Message{Message: llm.UserText(text), Seq: 99} }
 	must(t, s.AppendMessages(ctx, "", a.ID, msg("1"), msg("2")))
 	must(t, s.AppendMessages(ctx, "", b.ID, msg("b1")))
+	beforeEmpty, err := s.Conversation(ctx, "", a.ID)
+	must(t, err)
 	must(t, s.AppendMessages(ctx, "", a.ID))
+	if afterEmpty, err := s.Conversation(ctx, "", a.ID); err != nil || !afterEmpty.UpdatedAt.Equal(beforeEmpty.UpdatedAt) {
+		t.Fatalf("appending nothing changed the conversation: %+v, %v (was %+v)", afterEmpty, err, beforeEmpty)
+	}
 	must(t, s.AppendMessages(ctx, "", a.ID, msg("3")))
 	must(t, s.AppendMessages(ctx, "", a.ID, msg("4"), msg("5"), msg("6")))
 	if got, want := seqs(t, s, "", a.ID), []int{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
@@ -504,6 +514,10 @@ func testUsage(t *testing.T, s state.Store) {
 	}
 	must(t, s.RecordUsage(ctx, recs...))
 	must(t, s.RecordUsage(ctx))
+	// One bad record refuses the whole batch.
+	if err := s.RecordUsage(ctx, state.UsageRecord{Time: day1, KeyID: "k1", Model: "gpt", Cost: 1}, state.UsageRecord{Model: "bad\x00"}); err == nil {
+		t.Fatal("a usage record with a NUL in its model: no error")
+	}
 	// row is what the ledger sums to: u's cache classes count 1, 2 and 3
 	// tokens a call.
 	row := func(day, key, model string, calls, errs, in, out int, c cost.USD) state.UsageRow {

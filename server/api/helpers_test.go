@@ -20,6 +20,7 @@ import (
 	"github.com/keelai/keel/middleware"
 	"github.com/keelai/keel/server/backend"
 	"github.com/keelai/keel/store/sqlite"
+	"github.com/keelai/keel/store/state"
 	"github.com/keelai/keel/tool"
 )
 
@@ -61,10 +62,23 @@ func (f *fakeModels) List(context.Context) []backend.ModelInfo {
 	return out
 }
 
+// failingState is the SQLite state whose appends can be made to fail.
+type failingState struct {
+	state.Store
+	failAppend error
+}
+
+func (s *failingState) AppendMessages(ctx context.Context, owner, id string, msgs ...state.Message) error {
+	if s.failAppend != nil {
+		return s.failAppend
+	}
+	return s.Store.AppendMessages(ctx, owner, id, msgs...)
+}
+
 type env struct {
 	t     *testing.T
 	srv   *httptest.Server
-	state *memState
+	state *failingState
 	rag   *sqlite.Store
 	model *llmtest.Model
 	h     *handler
@@ -87,17 +101,25 @@ func withModel(m llm.Model) envOption {
 }
 
 // newEnv serves the API over httptest with the scripted fake model, the
-// in-memory state and a temporary SQLite RAG store. The test header
+// SQLite state and RAG store in a temporary file. The test header
 // X-Test-Key plays the server's authentication: it becomes the caller.
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	e := &env{t: t, state: newMemState(), model: llmtest.NewModel(fakeName)}
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "rag.db"), sqlite.Options{})
+	e := &env{t: t, model: llmtest.NewModel(fakeName)}
+	// One file holds both, as in `keel serve`.
+	db := filepath.Join(t.TempDir(), "keel.db")
+	st, err := sqlite.Open(t.Context(), db, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	e.rag = st
+	ss, err := sqlite.OpenState(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ss.Close() })
+	e.state = &failingState{Store: ss}
 	d := Deps{Models: newFakeModels(t, e.model), State: e.state, RAG: st, DefaultModel: fakeName}
 	for _, o := range opts {
 		o(&d)

@@ -160,3 +160,7 @@ func TestClosed(t *testing.T) {
 		t.Fatal("Conversations after Close: no error")
 	}
 }
+
+func BenchmarkState(b *testing.B) {
+	statetest.Benchmark(b, func(b *testing.B) state.Store { return openTest(b, pgtest.Schema(b)) })
+}

@@ -21,6 +21,8 @@ import (
 type State struct {
 	db   *sql.DB
 	path string
+	// keyByHash is prepared once: it runs on every authenticated request.
+	keyByHash *sql.Stmt
 	// writeMu makes this process one writer: SQLite allows one write
 	// transaction at a time anyway, and queueing here is cheaper than
 	// queueing on the busy timeout.
@@ -39,6 +41,10 @@ func OpenState(ctx context.Context, path string) (*State, error) {
 	}
 	s := &State{db: db, path: path}
 	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	if s.keyByHash, err = db.PrepareContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ?`); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
@@ -84,7 +90,10 @@ func (s *State) migrate(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *State) Close() error { return s.db.Close() }
+func (s *State) Close() error {
+	s.keyByHash.Close()
+	return s.db.Close()
+}
 
 // Ping implements state.Store.
 func (s *State) Ping(ctx context.Context) error {
@@ -421,7 +430,7 @@ func scanKey(sc interface{ Scan(...any) error }) (state.Key, error) {
 
 // KeyByHash implements state.Store.
 func (s *State) KeyByHash(ctx context.Context, hash string) (state.Key, error) {
-	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanKey(s.keyByHash.QueryRowContext(ctx, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		// The hash is not named: it is as good as the secret for lookups.
 		return k, fmt.Errorf("key: %w", state.ErrNotFound)

@@ -168,3 +168,7 @@ func ExampleOpenState() {
 	// 2 assistant Hello! How can I help? $0.000042
 	// true
 }
+
+func BenchmarkState(b *testing.B) {
+	statetest.Benchmark(b, func(b *testing.B) state.Store { return openTestState(b) })
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"iter"
 	"net/http"
 	"strings"
 	"testing"
@@ -664,5 +665,83 @@ func TestModels(t *testing.T) {
 	var ae *anthropic.Error
 	if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
 		t.Errorf("Get unknown = %v, want 404", err)
+	}
+}
+
+// TestInterleavedParts streams what an OpenAI-compatible upstream may send:
+// two tool calls whose argument fragments interleave, and text that resumes
+// after a tool call started. The client must get well-formed blocks.
+func TestInterleavedParts(t *testing.T) {
+	call := func(id, name string) *llm.ToolCall { return &llm.ToolCall{ID: id, Name: name} }
+	done := llm.Event{Kind: llm.EventDone, Response: &llm.Response{StopReason: llm.StopToolUse, Usage: llm.Usage{InputTokens: 1, OutputTokens: 2}}}
+	fake := llmtest.NewModel("fake/model", llmtest.Reply{Events: []llm.Event{
+		{Kind: llm.EventText, Index: 0, Text: "Two "},
+		{Kind: llm.EventToolCallStart, Index: 1, ToolCall: call("call_a", "f")},
+		{Kind: llm.EventToolCallStart, Index: 2, ToolCall: call("call_b", "g")},
+		{Kind: llm.EventToolCallDelta, Index: 1, Text: `{"x":`},
+		{Kind: llm.EventToolCallDelta, Index: 2, Text: `{"y":2}`},
+		{Kind: llm.EventText, Index: 0, Text: "calls."},
+		{Kind: llm.EventToolCallDelta, Index: 1, Text: `1}`},
+		{Kind: llm.EventToolCallEnd, Index: 1},
+		{Kind: llm.EventToolCallEnd, Index: 2},
+		done,
+	}})
+	e := newEnv(t, models{"fake/model": fake}, anthropicwire.Options{})
+	msg, err := e.stream(t, params("fake/model", userText("go")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range msg.Content {
+		switch b.Type {
+		case "text":
+			got = append(got, "text:"+b.Text)
+		case "tool_use":
+			got = append(got, "tool_use:"+b.ID+":"+string(b.Input))
+		}
+	}
+	want := []string{"text:Two ", `tool_use:call_a:{"x":1}`, `tool_use:call_b:{"y":2}`, "text:calls."}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("blocks (-want +got):\n%s", diff)
+	}
+	if msg.StopReason != anthropic.StopReasonToolUse || msg.Usage.OutputTokens != 2 {
+		t.Errorf("stop %q usage %+v", msg.StopReason, msg.Usage)
+	}
+}
+
+// hanging streams one text event, then waits for its context to end and
+// reports that it did.
+type hanging struct {
+	*llmtest.Model
+	stopped chan struct{}
+}
+
+func (h hanging) Stream(ctx context.Context, _ *llm.Request) iter.Seq2[llm.Event, error] {
+	return func(yield func(llm.Event, error) bool) {
+		defer close(h.stopped)
+		if !yield(llm.Event{Kind: llm.EventText, Text: "Thinking about it"}, nil) {
+			return
+		}
+		<-ctx.Done()
+		yield(llm.Event{}, ctx.Err())
+	}
+}
+
+func TestClientCancelStopsUpstream(t *testing.T) {
+	m := hanging{Model: llmtest.NewEcho("fake/model"), stopped: make(chan struct{})}
+	e := newEnv(t, models{"fake/model": m}, anthropicwire.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	s := e.client.Messages.NewStreaming(ctx, params("fake/model", userText("hi")))
+	for s.Next() {
+		if s.Current().Type == "content_block_delta" {
+			break
+		}
+	}
+	cancel()
+	s.Close()
+	select {
+	case <-m.stopped:
+	case <-time.After(30 * time.Second): // a bound for a hung test, not a timing assertion
+		t.Fatal("the upstream stream is still running after the client left")
 	}
 }

@@ -55,6 +55,7 @@ func newEnv(t *testing.T, ms models, o anthropicwire.Options) *env {
 	return &env{
 		srv: srv,
 		client: anthropic.NewClient(
+			option.WithoutEnvironmentDefaults(),
 			option.WithBaseURL(srv.URL),
 			option.WithAPIKey("sk-ant-test"),
 			option.WithMaxRetries(0), // a retry would hide the status under test

@@ -1,6 +1,8 @@
 package cost_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
 	"github.com/jonboulle/clockwork"
@@ -14,4 +16,24 @@ func TestMemoryBudgetStore(t *testing.T) {
 		s := cost.NewMemoryBudgetStore(clock)
 		return s, s
 	})
+}
+
+// Two budgets of one name on one store share one account, as replicas
+// sharing the Redis store do.
+func ExampleBudgetStore() {
+	ctx := context.Background()
+	store := cost.NewMemoryBudgetStore(nil)
+	replicaA := cost.NewBudget("team", cost.Dollars(1), cost.BudgetOptions{Store: store})
+	replicaB := cost.NewBudget("team", cost.Dollars(1), cost.BudgetOptions{Store: store})
+
+	r, _ := replicaA.Reserve(ctx, cost.Dollars(0.6))
+	_, err := replicaB.Reserve(ctx, cost.Dollars(0.6))
+	fmt.Println(err)
+
+	r.Commit(ctx, cost.Dollars(0.5))
+	spent, _ := replicaB.Spent(ctx)
+	fmt.Println("spent", spent)
+	// Output:
+	// budget "team" exceeded: limit $1.00, spent $0.00, in flight $0.60, this call ~$0.60
+	// spent $0.50
 }

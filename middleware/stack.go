@@ -168,10 +168,13 @@ func Stack(opts StackOptions) llm.Middleware {
 	}
 }
 
-// FromConfig maps keel.yaml onto the stack's options: the call timeout and
-// attempts of `limits:`, and the price table with the `price:` overrides
-// of the aliases. Fallbacks, destinations (logs, metrics, cache, budgets)
-// and the clock are the caller's to add. A nil cfg gives the zero options.
+// FromConfig maps keel.yaml onto the stack's options: the call timeout,
+// attempts and budgets of `limits:` (the daily budget in memory, and the
+// per-run budgets callers put in the context with cost.WithBudget), the
+// price table with the `price:` overrides of the aliases, the aliases'
+// `rate:` limits and the `guard:` settings. Fallbacks, destinations (logs,
+// metrics, cache) and the clock are the caller's to add. A nil cfg gives
+// the zero options.
 func FromConfig(cfg *config.Config) (StackOptions, error) {
 	var opts StackOptions
 	if cfg == nil {
@@ -184,6 +187,30 @@ func FromConfig(cfg *config.Config) (StackOptions, error) {
 		return opts, err
 	}
 	opts.Prices = prices
+
+	rates := map[string]ratelimit.Limits{}
+	for _, m := range cfg.Models {
+		if r := m.Rate; r != nil {
+			rates[m.Name()] = ratelimit.Limits{RPM: r.RPM, InputTPM: r.InputTPM, OutputTPM: r.OutputTPM}
+		}
+	}
+	if len(rates) > 0 {
+		opts.RateLimits = func(model string) ratelimit.Limits { return rates[model] }
+	}
+
+	opts.Budgets = []cost.BudgetSource{cost.RunBudgets()}
+	if d := cfg.Limits.DailyBudgetUSD; d > 0 {
+		opts.Budgets = append(opts.Budgets, cost.Always(cost.NewBudget("daily", cost.Dollars(d), cost.BudgetOptions{Daily: true})))
+	}
+
+	switch cfg.Guard.Mode {
+	case "off":
+		opts.NoGuard = true
+	case "refuse":
+		opts.Guard.Mode = guard.Refuse
+	}
+	opts.Guard.MaxInputBytes = cfg.Guard.MaxInputBytes
+	opts.Logging.Content = cfg.Logging.Content
 	return opts, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/keelai/keel/config"
+	"github.com/keelai/keel/cost"
 	"github.com/keelai/keel/llm"
 	"github.com/keelai/keel/provider"
 )
@@ -37,6 +38,11 @@ type app struct {
 
 	cfg *config.Config
 	res *provider.Resolver
+	// runBudget is keel.yaml's limits.run_budget_usd for this command,
+	// shared by every model it opens.
+	runBudget *cost.Budget
+	// files are the log and capture files the command appends to.
+	files map[string]*os.File
 }
 
 // command is one `keel COMMAND`. To add one, write its function in a file
@@ -136,7 +142,11 @@ func (a *app) main(ctx context.Context, args []string) int {
 	if !ok {
 		return a.fail(&usageError{msg: fmt.Sprintf("unknown command %q (see 'keel help')", args[0])})
 	}
-	return a.fail(cmd.run(ctx, a, args[1:]))
+	err := cmd.run(ctx, a, args[1:])
+	if cerr := a.closeFiles(); err == nil && cerr != nil {
+		err = fmt.Errorf("closing the log files: %w", cerr)
+	}
+	return a.fail(err)
 }
 
 func (a *app) command(name string) (command, bool) {

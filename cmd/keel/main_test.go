@@ -218,8 +218,8 @@ func TestErrors(t *testing.T) {
 		{"help for nothing", []string{"help", "frob"}, 2, `keel: help: unknown command "frob"`},
 		{"missing key", []string{"run", "--model", "anthropic/claude-sonnet-4-6", "hi"}, 1, `keel: model "anthropic/claude-sonnet-4-6": provider "anthropic": no API key: set ANTHROPIC_API_KEY`},
 		{"unknown alias", []string{"run", "--model", "fast", "hi"}, 1, `keel: model "fast": unknown model alias: use provider/model, e.g. anthropic/claude-sonnet-4-6`},
-		{"bad config file", []string{"--config", badConfig, "run", "hi"}, 1, "keel: " + badConfig + `:4:5: models.fast: unknown field "modle" (want provider, model, fallbacks, price)`},
-		{"config flag after the command", []string{"run", "hi", "--config", badConfig}, 1, "keel: " + badConfig + `:4:5: models.fast: unknown field "modle" (want provider, model, fallbacks, price)`},
+		{"bad config file", []string{"--config", badConfig, "run", "hi"}, 1, "keel: " + badConfig + `:4:5: models.fast: unknown field "modle" (want provider, model, fallbacks, price, rate)`},
+		{"config flag after the command", []string{"run", "hi", "--config", badConfig}, 1, "keel: " + badConfig + `:4:5: models.fast: unknown field "modle" (want provider, model, fallbacks, price, rate)`},
 		{"missing config file", []string{"--config", filepath.Join(dir, "nope.yaml"), "models"}, 1, "keel: config: open " + filepath.Join(dir, "nope.yaml") + ": no such file or directory"},
 	}
 	for _, tt := range tests {

@@ -36,6 +36,7 @@ provider keys.`)
 	model := f.String("model", "", "the `MODEL`: provider/model or an alias")
 	system := f.String("system", "", "the system prompt, `TEXT`")
 	asJSON := f.Bool("json", false, "print the final response as one JSON object instead of streaming text")
+	task := f.String("task", "", "the task `LABEL` (classify, summarize, reason, research…): without --model, keel.yaml's routing: picks the model")
 	promptDir := f.String("prompts", "", "the folder of prompt files, `DIR`")
 	promptRef := f.String("prompt", "", "render the prompt `NAME` (or NAME@VERSION) from --prompts")
 	vars := varFlags{}
@@ -62,7 +63,7 @@ provider keys.`)
 		if *system != "" {
 			req.System = []llm.Text{{Text: *system}}
 		}
-		m, err := a.model(*model)
+		m, err := a.routedModel(*model, *task, req)
 		if err != nil {
 			return err
 		}
@@ -96,13 +97,13 @@ provider keys.`)
 	if strings.TrimSpace(prompt) == "" {
 		return usagef("run", "the prompt is empty")
 	}
-	m, err := a.model(*model)
-	if err != nil {
-		return err
-	}
 	req := &llm.Request{Messages: []llm.Message{llm.UserText(prompt)}}
 	if *system != "" {
 		req.System = []llm.Text{{Text: *system}}
+	}
+	m, err := a.routedModel(*model, *task, req)
+	if err != nil {
+		return err
 	}
 	if agent.enabled() {
 		return a.runAgent(ctx, m, req, agent, *asJSON)

@@ -26,7 +26,8 @@ const maxCachedKeys = 10_000
 
 // hasKeysRecheck is how often, while no key exists, the server asks the
 // store again (a key created by `keel keys create` in another process
-// ends the local-owner mode within it).
+// ends the local-owner mode within it, or within the key cache's TTL
+// when shorter).
 const hasKeysRecheck = time.Second
 
 // authenticator turns a request's key into a Caller and admits it under
@@ -79,7 +80,7 @@ func secretFrom(r *http.Request) string {
 // every key must not reopen the server to anyone).
 func (a *authenticator) hasKeys(ctx context.Context) (bool, error) {
 	a.mu.Lock()
-	if a.anyKey || (!a.checked.IsZero() && a.clock.Since(a.checked) < hasKeysRecheck) {
+	if a.anyKey || (!a.checked.IsZero() && a.clock.Since(a.checked) < min(hasKeysRecheck, a.ttl)) {
 		defer a.mu.Unlock()
 		return a.anyKey, nil
 	}

@@ -36,15 +36,16 @@ const maxCachedModels = 1024
 const defaultCacheBytes = 64 << 20
 
 type modelsOptions struct {
-	cfg      *config.Config
-	res      *provider.Resolver
-	log      *slog.Logger
-	reg      prometheus.Registerer
-	clock    clockwork.Clock
-	cache    respcache.Store
-	budgets  []cost.BudgetSource
-	budgetOf func(keyID string) (cost.USD, bool)
-	ledger   *ledger
+	cfg         *config.Config
+	res         *provider.Resolver
+	log         *slog.Logger
+	reg         prometheus.Registerer
+	clock       clockwork.Clock
+	cache       respcache.Store
+	budgets     []cost.BudgetSource
+	budgetStore cost.BudgetStore
+	budgetOf    func(keyID string) (cost.USD, bool)
+	ledger      *ledger
 }
 
 // models is the server's backend.Models.
@@ -85,7 +86,7 @@ func newModels(ctx context.Context, o modelsOptions) (*models, func(context.Cont
 	}
 	base.Budgets = o.budgets
 	if base.Budgets == nil {
-		base.Budgets = []cost.BudgetSource{cost.PerKey(o.budgetOf, cost.BudgetOptions{Daily: true, Clock: o.clock})}
+		base.Budgets = []cost.BudgetSource{cost.PerKey(o.budgetOf, cost.BudgetOptions{Daily: true, Clock: o.clock, Store: o.budgetStore})}
 	}
 	tp, shutdown, err := tracing.FromEnv(ctx)
 	if err != nil {
@@ -212,7 +213,20 @@ func (s *served) Generate(ctx context.Context, req *llm.Request) (*llm.Response,
 	start := s.models.clock.Now()
 	resp, err := s.Model.Generate(ctx, s.prepare(ctx, req))
 	s.record(ctx, start, resp, err)
-	return resp, err
+	return resp, withStatus(err)
+}
+
+// withStatus gives a budget refusal its HTTP status, 402, which the
+// front ends answer with: the budget is the server's, so the server says
+// how it is refused.
+func withStatus(err error) error {
+	var le *llm.Error
+	if err == nil || !errors.As(err, &le) || le.Kind != llm.KindBudgetExceeded || le.Status != 0 {
+		return err
+	}
+	cp := *le
+	cp.Status = http.StatusPaymentRequired
+	return &cp
 }
 
 func (s *served) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Event, error] {
@@ -223,7 +237,7 @@ func (s *served) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Eve
 		stopped := false
 		for ev, err := range s.Model.Stream(ctx, s.prepare(ctx, req)) {
 			if err != nil {
-				failed = err
+				failed, err = err, withStatus(err)
 			} else if ev.Kind == llm.EventDone {
 				resp = ev.Response
 			}

@@ -79,8 +79,12 @@ type Options struct {
 	// Cache stores cached responses when server.cache_ttl is set; nil
 	// means one in memory of 64 MiB.
 	Cache respcache.Store
+	// BudgetStore keeps the per-key daily budgets' accounting; nil means
+	// memory (per process). Replicas share budgets through one store (the
+	// Redis one).
+	BudgetStore cost.BudgetStore
 	// Budgets, when set, replaces the per-key daily budgets built from
-	// each key's Budget (tests; a shared budget store).
+	// each key's Budget.
 	Budgets []cost.BudgetSource
 	// RAG is the collections' store for /api; nil turns collections off.
 	RAG rag.Store
@@ -180,7 +184,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 
 	m, shutdownTracing, err := newModels(ctx, modelsOptions{
 		cfg: cfg, res: res, log: log, reg: reg, clock: clock, cache: o.Cache,
-		budgets: o.Budgets, budgetOf: s.auth.budgetOf, ledger: s.ledger,
+		budgets: o.Budgets, budgetStore: o.BudgetStore, budgetOf: s.auth.budgetOf, ledger: s.ledger,
 	})
 	if err != nil {
 		s.ledger.close(ctx)

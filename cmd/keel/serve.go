@@ -1,11 +1,92 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/keelai/keel/server"
+	"github.com/keelai/keel/store/sqlite"
 )
 
-// cmdServe is a placeholder until its issue lands.
 func cmdServe(ctx context.Context, a *app, args []string) error {
-	return errors.New("keel serve: not built yet")
+	f := a.newFlags("serve", "[--addr HOST:PORT]", `
+Serve every model Keel can reach over HTTP: the OpenAI API (/v1/chat/completions,
+/v1/embeddings, /v1/models), the Anthropic API (/v1/messages,
+/v1/messages/count_tokens), Keel's own API (/api/) and a chat page (/), with
+the middleware stack on every call. /metrics, /healthz and /readyz are for
+operations. Logs go to standard error as JSON, one record per request.
+
+The address comes from --addr, else keel.yaml's server.addr, else
+127.0.0.1:8080. Without API keys (keel keys create) the server answers only
+loopback clients and refuses to listen on any other address. Ctrl-C or
+SIGTERM stops it gracefully: open streams get server.shutdown_timeout to end.`)
+	addr := f.String("addr", "", "listen on `HOST:PORT` (port 0 picks a free one)")
+	pos, err := a.parse(f, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("serve", "unexpected argument %q", pos[0])
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	listen := cmp.Or(*addr, cfg.Server.Addr, server.DefaultAddr)
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return usagef("serve", "--addr %q: want HOST:PORT, e.g. 127.0.0.1:8080", listen)
+	}
+	if cfg.Storage.RedisURL != "" {
+		return errors.New("KEEL_REDIS_URL: Redis is not available in this build yet")
+	}
+	res, err := a.resolver()
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer a.onInterrupt(cancel)()
+	if a.notify != nil { // the real process: SIGTERM too (containers, systemd)
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, syscall.SIGTERM)
+		defer stop()
+	}
+
+	st, err := server.OpenState(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rs, err := sqlite.Open(ctx, filepath.Join(cfg.Storage.Data, server.StateFile), sqlite.Options{})
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+
+	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
+	srv, err := server.New(ctx, server.Options{
+		Config: cfg, Resolver: res, Getenv: a.getenv, State: st, RAG: rs, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "keel serve: listening on http://%s\n", ln.Addr())
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	return srv.Close()
 }

@@ -2,9 +2,10 @@ package cost
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -122,7 +123,11 @@ func (b *Budget) Spent(ctx context.Context) (USD, error) {
 // be sent, since nothing was held for it.
 func (b *Budget) Reserve(ctx context.Context, estimate USD) (*Reservation, error) {
 	p, end := b.period()
-	h := Hold{Budget: b.name, Period: p, ID: rand.Text(), Amount: estimate, Lease: b.o.Lease, PeriodEnd: end}
+	// 64 random bits tell apart the reservations in flight (a collision
+	// among n of them has odds near n²/2⁶⁵), at a fraction of the cost of
+	// crypto/rand.
+	id := strconv.FormatUint(rand.Uint64(), 36)
+	h := Hold{Budget: b.name, Period: p, ID: id, Amount: estimate, Lease: b.o.Lease, PeriodEnd: end}
 	ok, t, err := b.o.Store.Reserve(ctx, h, b.limit)
 	if err != nil {
 		return nil, fmt.Errorf("budget %q: reserve: %w", b.name, err)
@@ -322,27 +327,23 @@ func RunBudgets() BudgetSource {
 }
 
 // PerKey charges each call to the budget of its API key (the request's
-// "key" tag), created on first use with limit(key); a key for which limit
-// reports false has no budget.
+// "key" tag) of limit(key), asked on every call so that a changed limit
+// applies at once; a key for which limit reports false has no budget.
+// The keys' accounts live in opts.Store (with a Redis store, shared by the
+// replicas), or in one memory store of this source when it is nil.
 func PerKey(limit func(key string) (USD, bool), opts BudgetOptions) BudgetSource {
-	var mu sync.Mutex
-	byKey := map[string]*Budget{}
+	if opts.Store == nil {
+		opts.Store = NewMemoryBudgetStore(opts.Clock)
+	}
 	return func(_ context.Context, req *llm.Request) []*Budget {
 		key := req.Tags[callinfo.TagKey]
 		if key == "" {
 			return nil
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		b, ok := byKey[key]
-		if !ok {
-			l, has := limit(key)
-			if !has {
-				return nil
-			}
-			b = NewBudget("key "+key, l, opts)
-			byKey[key] = b
+		l, has := limit(key)
+		if !has {
+			return nil
 		}
-		return []*Budget{b}
+		return []*Budget{NewBudget("key "+key, l, opts)}
 	}
 }

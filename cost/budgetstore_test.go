@@ -37,3 +37,16 @@ func ExampleBudgetStore() {
 	// budget "team" exceeded: limit $1.00, spent $0.00, in flight $0.60, this call ~$0.60
 	// spent $0.50
 }
+
+func BenchmarkMemoryBudgetReserveCommit(b *testing.B) {
+	bud := cost.NewBudget("bench", 1<<60, cost.BudgetOptions{Daily: true})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := bud.Reserve(ctx, 1000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.Commit(ctx, 900)
+	}
+}

@@ -362,11 +362,22 @@ func TestDailyBudgetResetsAtMidnight(t *testing.T) {
 }
 
 func TestPerKeyBudgets(t *testing.T) {
-	src := cost.PerKey(func(key string) (cost.USD, bool) { return cost.Dollar, key == "limited" }, cost.BudgetOptions{})
+	limits := map[string]cost.USD{"limited": cost.Dollar}
+	src := cost.PerKey(func(key string) (cost.USD, bool) { l, ok := limits[key]; return l, ok }, cost.BudgetOptions{})
 	tagged := func(key string) *llm.Request { return &llm.Request{Tags: map[string]string{"key": key}} }
-	a, b := src(t.Context(), tagged("limited")), src(t.Context(), tagged("limited"))
-	if len(a) != 1 || a[0] != b[0] {
-		t.Errorf("a key's budget must be one and the same: %v %v", a, b)
+	a := src(t.Context(), tagged("limited"))
+	if len(a) != 1 || a[0].Name() != "key limited" || a[0].Limit() != cost.Dollar {
+		t.Fatalf("budgets of key limited: %v", a)
+	}
+	r, _ := a[0].Reserve(t.Context(), 0)
+	r.Commit(t.Context(), cost.Dollar)
+	b := src(t.Context(), tagged("limited"))
+	if _, err := b[0].Reserve(t.Context(), 0); !cost.IsBudgetExceeded(err) {
+		t.Errorf("a key's calls must share one account: err = %v, want exceeded", err)
+	}
+	limits["limited"] = 2 * cost.Dollar // an operator raises the budget
+	if _, err := src(t.Context(), tagged("limited"))[0].Reserve(t.Context(), 0); err != nil {
+		t.Errorf("after the limit was raised: %v", err)
 	}
 	if got := src(t.Context(), tagged("free")); got != nil {
 		t.Errorf("unlimited key got budgets %v", got)

@@ -78,7 +78,8 @@ func Run(ctx context.Context, s *Suite, opts Options) (*Result, error) {
 	}
 	conc := cmp.Or(opts.Concurrency, s.Concurrency, 4)
 	if maxCost := cmp.Or(opts.MaxCost, s.MaxCost); maxCost > 0 {
-		r.budget = cost.NewBudget("eval "+s.Name, cost.Dollars(maxCost), cost.BudgetOptions{})
+		r.maxCost = cost.Dollars(maxCost)
+		r.budget = cost.NewBudget("eval "+s.Name, r.maxCost, cost.BudgetOptions{})
 		ctx = cost.WithBudget(ctx, r.budget)
 	}
 
@@ -123,11 +124,13 @@ type run struct {
 	store    state.Store
 	progress func(done, total int)
 	budget   *cost.Budget
+	maxCost  cost.USD
 	total    int
 
 	mu       sync.Mutex
 	res      *Result
 	done     int
+	spent    cost.USD
 	lastSave time.Time
 	saveErr  error
 }
@@ -202,6 +205,13 @@ func (r *run) record(ctx context.Context, index, repeat int) {
 	r.res.Cases = append(r.res.Cases, cr)
 	r.done++
 	done := r.done
+	r.spent += cr.Cost
+	// The budget in the context refuses calls when the models' stack
+	// charges run budgets (cost.RunBudgets); this check also stops a run
+	// whose models do not, between cases.
+	if r.maxCost > 0 && r.spent >= r.maxCost && r.res.Summary.Stopped == "" {
+		r.res.Summary.Stopped = fmt.Sprintf("cost cap reached: spent %s of %s", r.spent, r.maxCost)
+	}
 	r.mu.Unlock()
 	if r.progress != nil {
 		r.progress(done, r.total)

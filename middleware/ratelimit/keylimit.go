@@ -38,7 +38,7 @@ type KeyLimiter interface {
 // gcra returns the new TAT and whether the request is admitted; when it
 // is not, retryAfter is how long until it would be.
 func gcra(tat, now time.Time, rpm int) (newTAT time.Time, ok bool, retryAfter time.Duration) {
-	interval := Window / time.Duration(rpm)
+	interval := max(Window/time.Duration(rpm), time.Microsecond)
 	if tat.Before(now) {
 		tat = now
 	}

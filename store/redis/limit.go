@@ -47,7 +47,8 @@ func (l *KeyLimiter) Allow(ctx context.Context, key string, rpm int) (bool, time
 	if rpm <= 0 {
 		return true, 0, nil
 	}
-	interval := ratelimit.Window.Microseconds() / int64(rpm)
+	// At least 1 µs, so that a huge rpm still moves the key's state.
+	interval := max(ratelimit.Window.Microseconds()/int64(rpm), 1)
 	res, err := gcraScript.Run(ctx, l.c.rdb, []string{l.c.prefix + "rl:" + key},
 		interval, ratelimit.Window.Microseconds(), l.c.nowArg()).Slice()
 	if err != nil {

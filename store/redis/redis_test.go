@@ -178,3 +178,12 @@ func TestRetriedScriptsCountOnce(t *testing.T) {
 		t.Errorf("totals %+v after a repeated commit, want 70 spent, nothing held", tot)
 	}
 }
+
+func TestKeyLimiterHugeRPM(t *testing.T) {
+	lim := testClient(t).KeyLimiter()
+	for range 3 {
+		if ok, _, err := lim.Allow(t.Context(), "huge", 1<<40); !ok || err != nil {
+			t.Fatalf("ok=%v err=%v at an rpm beyond the µs resolution", ok, err)
+		}
+	}
+}

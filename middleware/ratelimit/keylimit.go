@@ -28,8 +28,10 @@ type KeyLimiter interface {
 // each key has a theoretical arrival time (TAT); a request at now is
 // admitted when max(TAT, now) + interval - now <= Window, and then moves
 // TAT there. A key that has been idle may burst up to rpm requests at
-// once; after that it is admitted once per interval (Window / rpm), so no
-// span of a minute admits more than about rpm plus the burst's remainder.
+// once; after that it is admitted once per interval (Window / rpm). Over
+// long spans that is rpm a minute; a single minute that starts with the
+// burst can admit up to twice rpm, which is the price of letting an idle
+// key burst.
 // GCRA needs one number per key and no log, which makes it cheap in
 // memory and a single small Lua script in Redis. A key's limit may change
 // between calls (an operator edits it); the time a key already owes is

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -32,17 +33,18 @@ var migrationFiles embed.FS
 // use by many goroutines and many processes.
 type State struct {
 	pool *pgxpool.Pool
-	// password is redacted from every error this package returns: pgx
-	// errors may quote the connection string.
-	password string
+	// secrets are the URL's password, as given and as it may appear
+	// encoded, redacted from every error this package returns: pgx errors
+	// may quote the connection string.
+	secrets []string
 }
 
 var _ state.Store = (*State)(nil)
 
-// Open connects to the database at url (postgres://user:password@host:port/db?…),
+// Open connects to the database at databaseURL (postgres://user:password@host:port/db?…),
 // checks it answers, and migrates its schema to this version's.
-func Open(ctx context.Context, url string) (*State, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+func Open(ctx context.Context, databaseURL string) (*State, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		// pgx redacts passwords from parse errors only on a best-effort
 		// basis (its own comment says so), so say nothing of the URL.
@@ -51,7 +53,7 @@ func Open(ctx context.Context, url string) (*State, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "keel"
 	}
-	s := &State{password: cfg.ConnConfig.Password}
+	s := &State{secrets: secretForms(cfg.ConnConfig.Password)}
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, s.wrap("connect", err)
@@ -85,11 +87,25 @@ func (s *State) wrap(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
-	if s.password != "" && strings.Contains(msg, s.password) {
-		return fmt.Errorf("postgres: %s: %s", what, strings.ReplaceAll(msg, s.password, "xxxxx"))
+	msg, redacted := err.Error(), false
+	for _, secret := range s.secrets {
+		if strings.Contains(msg, secret) {
+			msg, redacted = strings.ReplaceAll(msg, secret, "xxxxx"), true
+		}
+	}
+	if redacted {
+		return fmt.Errorf("postgres: %s: %s", what, msg)
 	}
 	return fmt.Errorf("postgres: %s: %w", what, err)
+}
+
+// secretForms returns the password and the encodings it may appear in
+// when pgx quotes the URL as written.
+func secretForms(pw string) []string {
+	if pw == "" {
+		return nil
+	}
+	return []string{pw, url.PathEscape(pw), url.QueryEscape(pw), url.UserPassword("", pw).String()[1:]}
 }
 
 // migration is one embedded schema change.

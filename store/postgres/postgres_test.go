@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -146,6 +147,27 @@ func TestUnreachableHidesPassword(t *testing.T) {
 			t.Fatalf("error does not say what failed: %v", err)
 		}
 		t.Log(err)
+	}
+}
+
+func TestRedactsEncodedPassword(t *testing.T) {
+	const pw = "p@ss w/rd:%ü"
+	s := &State{secrets: secretForms(pw)}
+	for _, form := range secretForms(pw) {
+		err := s.wrap("connect", fmt.Errorf("cannot parse `postgres://keel:%s@host/db`: bad", form))
+		if strings.Contains(err.Error(), form) || errors.Unwrap(err) != nil {
+			t.Errorf("form %q: %v (unwraps to %v)", form, err, errors.Unwrap(err))
+		}
+	}
+	inner := errors.New("no password here")
+	if err := s.wrap("ping", inner); !errors.Is(err, inner) {
+		t.Errorf("an error without the password is not wrapped: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	u := "postgres://" + url.UserPassword("keel", pw).String() + "@127.0.0.1:1/keel?sslmode=disable"
+	if _, err := Open(ctx, u); err == nil || strings.Contains(err.Error(), "w/rd") || strings.Contains(err.Error(), "w%2Frd") {
+		t.Fatalf("Open = %v", err)
 	}
 }
 

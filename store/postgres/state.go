@@ -271,11 +271,13 @@ func (s *State) Keys(ctx context.Context) ([]state.Key, error) {
 	return out, s.wrap("list keys", err)
 }
 
-// RevokeKey implements state.Store. Revoking a revoked key keeps the
-// time it was first revoked.
+// RevokeKey implements state.Store. An id wins over a name, so that a key
+// named like another's id cannot revoke two. Revoking a revoked key keeps
+// the time it was first revoked.
 func (s *State) RevokeKey(ctx context.Context, idOrName string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1)
-		WHERE id = $2 OR (name = $2 AND name <> '')`, now(), idOrName)
+		WHERE id = $2 OR (name = $2 AND name <> '' AND NOT EXISTS (SELECT 1 FROM api_keys WHERE id = $2))`,
+		now(), idOrName)
 	if err != nil {
 		return s.wrap(fmt.Sprintf("revoke key %q", idOrName), err)
 	}

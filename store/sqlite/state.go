@@ -462,13 +462,15 @@ func (s *State) Keys(ctx context.Context) ([]state.Key, error) {
 	return out, nil
 }
 
-// RevokeKey implements state.Store. Revoking a revoked key keeps the
-// time it was first revoked.
+// RevokeKey implements state.Store. An id wins over a name, so that a key
+// named like another's id cannot revoke two. Revoking a revoked key keeps
+// the time it was first revoked.
 func (s *State) RevokeKey(ctx context.Context, idOrName string) error {
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?)
-			WHERE id = ?2 OR (name = ?2 AND name <> '')`, micros(now()), idOrName)
+			WHERE id = ?2 OR (name = ?2 AND name <> '' AND NOT EXISTS (SELECT 1 FROM api_keys WHERE id = ?2))`,
+			micros(now()), idOrName)
 		if err != nil {
 			return err
 		}

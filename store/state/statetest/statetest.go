@@ -4,6 +4,7 @@
 package statetest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +37,10 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 		{"DeleteConversation", testDeleteConversation},
 		{"Keys", testKeys},
 		{"RevokeKey", testRevokeKey},
+		{"CreateKeyConcurrent", testCreateKeyConcurrent},
 		{"Usage", testUsage},
+		{"UsageBatch", testUsageBatch},
+		{"Canceled", testCanceled},
 		{"EvalRuns", testEvalRuns},
 		{"EvalRunInvalid", testEvalRunInvalid},
 	}
@@ -488,12 +492,22 @@ func testRevokeKey(t *testing.T, s state.Store) {
 	if !ga2.RevokedAt.Equal(*ga.RevokedAt) {
 		t.Fatalf("second revoke moved RevokedAt from %v to %v", ga.RevokedAt, ga2.RevokedAt)
 	}
+	// A key named like another's id: the id wins, one key is revoked.
+	d := mk(c.ID)
+	must(t, s.RevokeKey(ctx, c.ID))
+	gc, err = s.KeyByHash(ctx, c.Hash)
+	must(t, err)
+	gd, err := s.KeyByHash(ctx, d.Hash)
+	must(t, err)
+	if gc.RevokedAt == nil || gd.RevokedAt != nil {
+		t.Fatalf("revoking %q: by id %v, by name %v; want only the id's key revoked", c.ID, gc.RevokedAt, gd.RevokedAt)
+	}
 	wantErr(t, "revoke unknown", s.RevokeKey(ctx, "zzz"), state.ErrNotFound)
 	wantErr(t, "revoke empty", s.RevokeKey(ctx, ""), state.ErrNotFound)
 	list, err := s.Keys(ctx)
 	must(t, err)
-	if len(list) != 3 {
-		t.Fatalf("Keys after revoking = %d keys, want 3 (revoked ones included)", len(list))
+	if len(list) != 4 {
+		t.Fatalf("Keys after revoking = %d keys, want 4 (revoked ones included)", len(list))
 	}
 }
 
@@ -660,5 +674,75 @@ func testEvalRunInvalid(t *testing.T, s state.Store) {
 	must(t, err)
 	if !reflect.DeepEqual(got, good) {
 		t.Fatalf("refused saves changed the run: %+v", got)
+	}
+}
+
+func testCreateKeyConcurrent(t *testing.T, s state.Store) {
+	ctx := t.Context()
+	const n = 10
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, k := state.GenerateKey()
+			k.Name = "dup"
+			errs[i] = s.CreateKey(ctx, k)
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, state.ErrConflict):
+			t.Fatalf("concurrent create: %v, want nil or ErrConflict", err)
+		}
+	}
+	keys, err := s.Keys(ctx)
+	must(t, err)
+	if ok != 1 || len(keys) != 1 {
+		t.Fatalf("%d creates of one name succeeded and %d keys stored; want 1 and 1", ok, len(keys))
+	}
+}
+
+// The server batches ledger writes: a large batch is one call.
+func testUsageBatch(t *testing.T, s state.Store) {
+	ctx := t.Context()
+	const n = 5000
+	recs := make([]state.UsageRecord, n)
+	for i := range recs {
+		recs[i] = state.UsageRecord{Time: base.Add(time.Duration(i) * time.Millisecond), KeyID: "k", Model: "m",
+			Usage: llm.Usage{InputTokens: i, OutputTokens: 1}, Cost: cost.USD(i), LatencyMS: 1}
+		if i%100 == 0 {
+			recs[i].ErrorKind = "server"
+		}
+	}
+	must(t, s.RecordUsage(ctx, recs...))
+	rows, err := s.Usage(ctx, state.UsageFilter{})
+	must(t, err)
+	want := state.UsageRow{Day: base.Format(time.DateOnly), KeyID: "k", Model: "m", Calls: n, Errors: n / 100,
+		Usage: llm.Usage{InputTokens: n * (n - 1) / 2, OutputTokens: n}, Cost: cost.USD(n * (n - 1) / 2)}
+	if len(rows) != 1 || !reflect.DeepEqual(rows[0], want) {
+		t.Fatalf("Usage = %+v, want [%+v]", rows, want)
+	}
+}
+
+// A canceled context fails the call with context.Canceled and writes
+// nothing.
+func testCanceled(t *testing.T, s state.Store) {
+	c := state.Conversation{ID: state.NewID(), CreatedAt: base}
+	must(t, s.CreateConversation(t.Context(), c))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	wantErr(t, "append with a canceled context", s.AppendMessages(ctx, "", c.ID, state.Message{Message: llm.UserText("x")}), context.Canceled)
+	wantErr(t, "record usage with a canceled context", s.RecordUsage(ctx, state.UsageRecord{KeyID: "k"}), context.Canceled)
+	_, err := s.Conversations(ctx, "", 0)
+	wantErr(t, "list with a canceled context", err, context.Canceled)
+	if got := seqs(t, s, "", c.ID); len(got) != 0 {
+		t.Fatalf("a canceled append stored %v", got)
+	}
+	if rows, err := s.Usage(t.Context(), state.UsageFilter{}); err != nil || len(rows) != 0 {
+		t.Fatalf("a canceled RecordUsage stored %v (%v)", rows, err)
 	}
 }

@@ -132,7 +132,6 @@ func checkJUnit(t *testing.T, n *xmlNode, path string) {
 	}
 }
 
-
 func TestJUnitValidates(t *testing.T) {
 	res := sampleRun(t)
 	var buf bytes.Buffer

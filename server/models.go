@@ -46,6 +46,7 @@ type modelsOptions struct {
 	budgetStore cost.BudgetStore
 	budgetOf    func(keyID string) (cost.USD, bool)
 	ledger      *ledger
+	adjust      func(*middleware.StackOptions)
 }
 
 // models is the server's backend.Models.
@@ -69,6 +70,9 @@ func newModels(ctx context.Context, o modelsOptions) (*models, func(context.Cont
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: %w", err)
 	}
+	if o.adjust != nil {
+		o.adjust(&base)
+	}
 	base.Breakers = fallback.Breakers(base.Breaker)
 	base.Logger = o.log
 	base.Clock = o.clock
@@ -84,9 +88,16 @@ func newModels(ctx context.Context, o modelsOptions) (*models, func(context.Cont
 			o.log.Warn("response cache unavailable", "err", llm.Redact(err.Error()))
 		}})
 	}
+	// The budgets again, on the server's clock and budget store (shared
+	// by the replicas when it is Redis's): each key's own daily budget,
+	// and keel.yaml's limits.daily_budget_usd over all of them.
 	base.Budgets = o.budgets
 	if base.Budgets == nil {
-		base.Budgets = []cost.BudgetSource{cost.PerKey(o.budgetOf, cost.BudgetOptions{Daily: true, Clock: o.clock, Store: o.budgetStore})}
+		bo := cost.BudgetOptions{Daily: true, Clock: o.clock, Store: o.budgetStore}
+		base.Budgets = []cost.BudgetSource{cost.RunBudgets(), cost.PerKey(o.budgetOf, bo)}
+		if d := o.cfg.Limits.DailyBudgetUSD; d > 0 {
+			base.Budgets = append(base.Budgets, cost.Always(cost.NewBudget("daily", cost.Dollars(d), bo)))
+		}
 	}
 	tp, shutdown, err := tracing.FromEnv(ctx)
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/keelai/keel/config"
 	"github.com/keelai/keel/cost"
+	"github.com/keelai/keel/middleware"
 	"github.com/keelai/keel/middleware/ratelimit"
 	"github.com/keelai/keel/middleware/respcache"
 	"github.com/keelai/keel/provider"
@@ -103,6 +104,10 @@ type Options struct {
 	// from; nil means a registry of the server's own.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// Stack, when set, adjusts the middleware stack's options (built from
+	// keel.yaml) before any model is wrapped: breaker thresholds, guard
+	// rules, logging options.
+	Stack func(*middleware.StackOptions)
 	// KeyCacheTTL: see DefaultKeyCacheTTL; negative turns the cache off.
 	KeyCacheTTL time.Duration
 	// Clock tells time for budgets, limits and the ledger; nil means the
@@ -184,7 +189,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 
 	m, shutdownTracing, err := newModels(ctx, modelsOptions{
 		cfg: cfg, res: res, log: log, reg: reg, clock: clock, cache: o.Cache,
-		budgets: o.Budgets, budgetStore: o.BudgetStore, budgetOf: s.auth.budgetOf, ledger: s.ledger,
+		budgets: o.Budgets, budgetStore: o.BudgetStore, budgetOf: s.auth.budgetOf, adjust: o.Stack, ledger: s.ledger,
 	})
 	if err != nil {
 		s.ledger.close(ctx)

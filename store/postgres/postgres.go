@@ -46,14 +46,19 @@ var _ state.Store = (*State)(nil)
 func Open(ctx context.Context, databaseURL string) (*State, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		// pgx redacts passwords from parse errors only on a best-effort
-		// basis (its own comment says so), so say nothing of the URL.
-		return nil, errors.New("postgres: the database URL cannot be parsed; want postgres://user:password@host:port/database?sslmode=…")
+		return nil, parseError(databaseURL, err)
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "keel"
 	}
 	s := &State{secrets: secretForms(cfg.ConnConfig.Password)}
+	// Where pgx and net/url split a malformed URL differently (a raw @ in
+	// the password), what net/url calls the password is kept secret too.
+	if u, err := url.Parse(databaseURL); err == nil {
+		if pw, ok := u.User.Password(); ok {
+			s.secrets = append(s.secrets, secretForms(pw)...)
+		}
+	}
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, s.wrap("connect", err)
@@ -97,6 +102,19 @@ func (s *State) wrap(what string, err error) error {
 		return fmt.Errorf("postgres: %s: %s", what, msg)
 	}
 	return fmt.Errorf("postgres: %s: %w", what, err)
+}
+
+// parseError explains why the URL was refused. pgx redacts passwords from
+// parse errors only on a best-effort basis (its own comment says so), so
+// its message is passed on only when the URL is one whose password is
+// known for certain, and then redacted; otherwise nothing of it is said.
+func parseError(databaseURL string, err error) error {
+	u, uerr := url.Parse(databaseURL)
+	if uerr != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return errors.New("postgres: the database URL cannot be parsed; want postgres://user:password@host:port/database?sslmode=…")
+	}
+	pw, _ := u.User.Password()
+	return (&State{secrets: secretForms(pw)}).wrap("the database URL", err)
 }
 
 // secretForms returns the password and the encodings it may appear in

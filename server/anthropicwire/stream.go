@@ -156,14 +156,19 @@ var (
 	emptyThinking = func(b []byte) []byte { return append(b, `,"thinking":"","signature":""`...) }
 )
 
-// errMixedPart is an upstream stream that sends events of two kinds for
-// one part: a broken adapter, reported to the client as an api_error.
-var errMixedPart = errors.New("upstream stream mixed event kinds within one content block")
+// errMixedPart and errBadIndex are upstream streams no adapter should
+// send, reported to the client as an api_error.
+var (
+	errMixedPart = errors.New("upstream stream mixed event kinds within one content block")
+	errBadIndex  = errors.New("upstream stream sent an event with an impossible part index")
+)
 
 // add writes the events of one llm stream event.
 func (e *encoder) add(ev llm.Event) error {
-	if ev.Index < 0 {
-		return errMixedPart
+	// Indexes are dense positions in the response; one far past the parts
+	// seen so far would only make the encoder allocate for nothing.
+	if ev.Kind != llm.EventUsage && (ev.Index < 0 || ev.Index > len(e.blocks)+1024) {
+		return errBadIndex
 	}
 	switch ev.Kind {
 	case llm.EventText:

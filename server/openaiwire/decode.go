@@ -29,19 +29,19 @@ type chatCall struct {
 // OpenAI itself would refuse. Unions (content, stop, tool_choice,
 // response_format) stay raw and are decoded where their path is known.
 type chatRequest struct {
-	Model               string            `json:"model"`
-	Messages            []json.RawMessage `json:"messages"`
-	Tools               []json.RawMessage `json:"tools"`
-	ToolChoice          json.RawMessage   `json:"tool_choice"`
-	ParallelToolCalls   *bool             `json:"parallel_tool_calls"`
-	Temperature         *float64          `json:"temperature"`
-	TopP                *float64          `json:"top_p"`
-	MaxTokens           *int              `json:"max_tokens"`
-	MaxCompletionTokens *int              `json:"max_completion_tokens"`
-	Stop                json.RawMessage   `json:"stop"`
-	Seed                *int64            `json:"seed"`
-	User                string            `json:"user"`
-	Stream              bool              `json:"stream"`
+	Model               string          `json:"model"`
+	Messages            []wireMessage   `json:"messages"`
+	Tools               []wireTool      `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Stop                json.RawMessage `json:"stop"`
+	Seed                *int64          `json:"seed"`
+	User                string          `json:"user"`
+	Stream              bool            `json:"stream"`
 	StreamOptions       *struct {
 		IncludeUsage       bool `json:"include_usage"`
 		IncludeObfuscation bool `json:"include_obfuscation"`
@@ -165,8 +165,8 @@ var emptyObjectSchema = json.RawMessage(`{"type":"object","properties":{}}`)
 // error is a *requestError naming the offending argument.
 func decodeChatRequest(body []byte) (*chatCall, error) {
 	var wr chatRequest
-	if err := strictUnmarshal(body, &wr, ""); err != nil {
-		return nil, err
+	if err := strictDecode(body, &wr); err != nil {
+		return nil, locate(body, err)
 	}
 	call := &chatCall{Model: wr.Model, Stream: wr.Stream}
 	req := &call.Request
@@ -189,8 +189,8 @@ func decodeChatRequest(body []byte) (*chatCall, error) {
 	if err := decodeMessages(wr.Messages, req); err != nil {
 		return nil, err
 	}
-	for i, raw := range wr.Tools {
-		t, err := decodeTool(raw, fmt.Sprintf("tools[%d]", i))
+	for i, wt := range wr.Tools {
+		t, err := decodeTool(wt, fmt.Sprintf("tools[%d]", i))
 		if err != nil {
 			return nil, err
 		}
@@ -268,14 +268,11 @@ func (wr *chatRequest) refuseUnsupported() error {
 // decodeMessages fills req.System and req.Messages. System and developer
 // messages become system blocks wherever they stand; tool messages become
 // tool results of one user turn, which a following user message joins.
-func decodeMessages(raws []json.RawMessage, req *llm.Request) error {
+func decodeMessages(wms []wireMessage, req *llm.Request) error {
 	toolTurn := false // the last Keel message is a user turn opened by tool results
-	for i, raw := range raws {
-		path := fmt.Sprintf("messages[%d]", i)
-		var m wireMessage
-		if err := strictUnmarshal(raw, &m, path); err != nil {
-			return err
-		}
+	for i := range wms {
+		m := &wms[i]
+		path := "messages[" + strconv.Itoa(i) + "]"
 		if isSet(m.Audio) {
 			return invalidParam(path+".audio", "Invalid '"+path+".audio': audio messages are not supported by this server.")
 		}
@@ -568,11 +565,7 @@ func decodeToolCall(tc wireToolCall, path string) (llm.ToolCall, error) {
 	return llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Input: json.RawMessage(args)}, nil
 }
 
-func decodeTool(raw json.RawMessage, path string) (llm.Tool, error) {
-	var wt wireTool
-	if err := strictUnmarshal(raw, &wt, path); err != nil {
-		return llm.Tool{}, err
-	}
+func decodeTool(wt wireTool, path string) (llm.Tool, error) {
 	if wt.Type != "function" {
 		if wt.Type == "" {
 			return llm.Tool{}, missing(path + ".type")
@@ -735,16 +728,59 @@ func decodeReasoningEffort(effort string) (*llm.ThinkingConfig, error) {
 	return &llm.ThinkingConfig{BudgetTokens: budget}, nil
 }
 
-// strictUnmarshal decodes data into v, refusing unknown fields and
-// trailing data, and reports failures as *requestError under path.
-func strictUnmarshal(data []byte, v any, path string) error {
+// locate turns an error of the one-pass decode into one naming the
+// message or tool at fault. encoding/json reports neither array indices
+// nor where an unknown field was, so on failure (only) the messages and
+// tools are decoded again one by one.
+func locate(body []byte, err error) error {
+	var typeErr *json.UnmarshalTypeError
+	nested := strings.HasPrefix(err.Error(), "json: unknown field ")
+	if errors.As(err, &typeErr) {
+		nested = strings.HasPrefix(typeErr.Field, "messages.") || strings.HasPrefix(typeErr.Field, "tools.")
+	}
+	if !nested {
+		return decodeError("", err, body)
+	}
+	var raw struct {
+		Messages []json.RawMessage `json:"messages"`
+		Tools    []json.RawMessage `json:"tools"`
+	}
+	if json.Unmarshal(body, &raw) == nil {
+		for i, m := range raw.Messages {
+			if err := strictUnmarshal(m, new(wireMessage), "messages["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+		for i, t := range raw.Tools {
+			if err := strictUnmarshal(t, new(wireTool), "tools["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+	}
+	return decodeError("", err, body)
+}
+
+var errTrailing = errors.New("unexpected data after the JSON value")
+
+// strictDecode decodes data into v, refusing unknown fields and trailing
+// data, and returns encoding/json's error as it is.
+func strictDecode(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(path, err, data)
+		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return parseError(errors.New("unexpected data after the JSON value"))
+		return errTrailing
+	}
+	return nil
+}
+
+// strictUnmarshal is strictDecode reporting failures as *requestError
+// under path.
+func strictUnmarshal(data []byte, v any, path string) error {
+	if err := strictDecode(data, v); err != nil {
+		return decodeError(path, err, data)
 	}
 	return nil
 }
@@ -771,7 +807,7 @@ func decodeError(path string, err error, data []byte) error {
 		return &requestError{status: 400, param: path + "." + name,
 			msg: fmt.Sprintf("Unrecognized argument supplied at '%s': %s", path, name)}
 	}
-	if path == "" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if path == "" || err == errTrailing || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return parseError(err)
 	}
 	var syn *json.SyntaxError

@@ -287,16 +287,12 @@ func (s *State) RevokeKey(ctx context.Context, idOrName string) error {
 	return nil
 }
 
-// RecordUsage implements state.Store: one INSERT of every record, so the
-// server can batch its ledger writes into one round trip.
+// RecordUsage implements state.Store: one INSERT of every record,
+// cleaned (see state.UsageRecord.Clean), so the server can batch its
+// ledger writes into one round trip.
 func (s *State) RecordUsage(ctx context.Context, recs ...state.UsageRecord) error {
 	if len(recs) == 0 {
 		return nil
-	}
-	for i, r := range recs {
-		if err := r.Validate(); err != nil {
-			return fmt.Errorf("record usage: record %d: %w", i, err)
-		}
 	}
 	n := len(recs)
 	var (
@@ -307,6 +303,7 @@ func (s *State) RecordUsage(ctx context.Context, recs ...state.UsageRecord) erro
 		t                     = now()
 	)
 	for i, r := range recs {
+		r = r.Clean()
 		u := r.Usage
 		ts[i], keys[i], models[i], kinds[i] = orNow(r.Time, t), r.KeyID, r.Model, r.ErrorKind
 		it[i], ot[i], crt[i], cwt[i], cw1[i] = int64(u.InputTokens), int64(u.OutputTokens),

@@ -486,15 +486,11 @@ func (s *State) RevokeKey(ctx context.Context, idOrName string) error {
 	return nil
 }
 
-// RecordUsage implements state.Store: every record in one transaction.
+// RecordUsage implements state.Store: every record, cleaned (see
+// state.UsageRecord.Clean), in one transaction.
 func (s *State) RecordUsage(ctx context.Context, recs ...state.UsageRecord) error {
 	if len(recs) == 0 {
 		return nil
-	}
-	for i, r := range recs {
-		if err := r.Validate(); err != nil {
-			return fmt.Errorf("record usage: record %d: %w", i, err)
-		}
 	}
 	t := now()
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -506,6 +502,7 @@ func (s *State) RecordUsage(ctx context.Context, recs ...state.UsageRecord) erro
 		}
 		defer ins.Close()
 		for _, r := range recs {
+			r = r.Clean()
 			u := r.Usage
 			if _, err := ins.ExecContext(ctx, micros(orNow(r.Time, t)), r.KeyID, r.Model,
 				u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens, u.CacheWrite1hTokens,

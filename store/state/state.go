@@ -55,7 +55,9 @@ type Store interface {
 	// RevokeKey revokes the key with this id or name.
 	RevokeKey(ctx context.Context, idOrName string) error
 
-	// RecordUsage appends to the usage ledger.
+	// RecordUsage appends recs to the usage ledger, all or none. Records
+	// are stored cleaned (UsageRecord.Clean), never refused for their
+	// text, so that a batch is not held back by one odd model name.
 	RecordUsage(ctx context.Context, recs ...UsageRecord) error
 	// Usage sums the ledger by day (UTC), key and model within f.
 	Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error)

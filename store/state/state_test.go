@@ -9,6 +9,14 @@ import (
 	"github.com/keelai/keel/llm"
 )
 
+func TestUsageRecordClean(t *testing.T) {
+	r := UsageRecord{KeyID: "k\x00", Model: "gpt-\xff", ErrorKind: "server", Cost: 3}
+	got := r.Clean()
+	if got.KeyID != "k\uFFFD" || got.Model != "gpt-\uFFFD" || got.ErrorKind != "server" || got.Cost != 3 {
+		t.Fatalf("Clean = %+v", got)
+	}
+}
+
 func TestGenerateKey(t *testing.T) {
 	secret, k := GenerateKey()
 	if !strings.HasPrefix(secret, KeyPrefix) || len(secret) != len(KeyPrefix)+52 {
@@ -34,7 +42,6 @@ func TestValidate(t *testing.T) {
 		Key{ID: "k", Hash: "h", Name: "ci"},
 		Key{ID: "k", Hash: "h"},
 		EvalRun{ID: "r", Cases: []EvalCase{{Score: 0.5, Data: json.RawMessage(`{}`)}}},
-		UsageRecord{KeyID: "k", Model: "m"},
 	}
 	for _, v := range ok {
 		if err := v.Validate(); err != nil {
@@ -61,7 +68,6 @@ func TestValidate(t *testing.T) {
 		{EvalRun{ID: "r", Cases: []EvalCase{{CaseID: "q1", Score: nan}}}, "case 0 (q1): score NaN"},
 		{EvalRun{ID: "r", Cases: []EvalCase{{Score: math.Inf(1)}}}, "not a finite number"},
 		{EvalRun{ID: "r", Cases: []EvalCase{{Data: json.RawMessage(`x`)}}}, "data is not valid JSON"},
-		{UsageRecord{Model: "\xfe"}, "model: not valid UTF-8"},
 	}
 	for _, tc := range bad {
 		err := tc.v.Validate()

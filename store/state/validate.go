@@ -41,9 +41,17 @@ func (c Conversation) Validate() error {
 	return nil
 }
 
-// Validate checks a usage record before it is recorded.
-func (r UsageRecord) Validate() error {
-	return checkText("key_id", r.KeyID, "model", r.Model, "error_kind", r.ErrorKind)
+// Clean returns r with invalid UTF-8 and NULs in its strings replaced by
+// U+FFFD. Stores record usage cleaned rather than refuse it: the ledger
+// is written in batches and retried, and one record naming a model no
+// database can hold must not keep the rest from being written.
+func (r UsageRecord) Clean() UsageRecord {
+	r.KeyID, r.Model, r.ErrorKind = cleanText(r.KeyID), cleanText(r.Model), cleanText(r.ErrorKind)
+	return r
+}
+
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // Validate checks a message before it is appended.

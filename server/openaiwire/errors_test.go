@@ -213,3 +213,29 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 }
+
+// Closing the client's stream cancels the upstream call.
+func TestStreamClientCancelStopsUpstream(t *testing.T) {
+	canceled := make(chan struct{})
+	blocking := llm.Funcs{
+		NameFunc: func() string { return "fake/slow" },
+		StreamFunc: func(ctx context.Context, req *llm.Request) iter.Seq2[llm.Event, error] {
+			return func(yield func(llm.Event, error) bool) {
+				if !yield(llm.Event{Kind: llm.EventText, Text: "first"}, nil) {
+					close(canceled)
+					return
+				}
+				<-ctx.Done()
+				close(canceled)
+				yield(llm.Event{}, ctx.Err())
+			}
+		},
+	}
+	client := serve(t, map[string]llm.Model{"m": blocking}, nil, openaiwire.Options{})
+	stream := client.Chat.Completions.NewStreaming(context.Background(), userParams("m"))
+	if !stream.Next() {
+		t.Fatalf("no first chunk: %v", stream.Err())
+	}
+	stream.Close()
+	<-canceled // the test hangs here if the upstream is never told
+}

@@ -222,16 +222,6 @@ func loadBytes(name string, data []byte) ([]rag.Document, error) {
 	return []rag.Document{doc}, nil
 }
 
-type hitJSON struct {
-	ID      string  `json:"id"`
-	DocID   string  `json:"doc_id"`
-	Title   string  `json:"title,omitempty"`
-	Source  string  `json:"source,omitempty"`
-	Heading string  `json:"heading,omitempty"`
-	Snippet string  `json:"snippet"`
-	Score   float64 `json:"score"`
-}
-
 func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	name, q := r.PathValue("name"), r.URL.Query()
 	text := strings.TrimSpace(q.Get("q"))
@@ -264,9 +254,6 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	out := make([]hitJSON, len(hits))
-	for i, c := range citationsOf(hits) {
-		out[i] = hitJSON{ID: c.ID, DocID: c.DocID, Title: c.Title, Source: c.Source, Heading: c.Heading, Snippet: c.Snippet, Score: c.Score}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"hits": out})
+	// A hit is shown as a chat's citation is; its index is its rank.
+	writeJSON(w, http.StatusOK, map[string]any{"hits": citationsOf(hits)})
 }

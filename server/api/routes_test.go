@@ -108,7 +108,7 @@ func TestCollections(t *testing.T) {
 		t.Errorf("collections %+v", list.Collections)
 	}
 
-	var hits struct{ Hits []hitJSON }
+	var hits struct{ Hits []citation }
 	e.getJSON("GET", "/api/collections/notes/search?q=yellow+bananas&k=2&mode=lexical", "", 200, &hits)
 	if len(hits.Hits) == 0 || hits.Hits[0].DocID != "b.md" || hits.Hits[0].Title != "Bananas" || !strings.Contains(hits.Hits[0].Snippet, "yellow") {
 		t.Errorf("search hits %+v", hits.Hits)

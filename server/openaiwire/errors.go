@@ -54,6 +54,10 @@ func describe(err error) (int, errorDetail, time.Duration) {
 		}
 		return re.status, errorDetail{Message: re.msg, Type: typ, Param: nullable(re.param), Code: nullable(re.code)}, 0
 	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return describe(tooLarge(mbe.Limit))
+	}
 	var le *llm.Error
 	if !errors.As(err, &le) {
 		kind := llm.KindOf(err)

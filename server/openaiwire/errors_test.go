@@ -180,6 +180,7 @@ func TestWriteErrorKinds(t *testing.T) {
 		{&llm.Error{Kind: llm.KindServer, Message: "boom"}, 500, `{"error":{"message":"boom","type":"server_error","param":null,"code":null}}`},
 		{&llm.Error{Kind: llm.KindTimeout, Message: "deadline"}, 504, `{"error":{"message":"deadline","type":"server_error","param":null,"code":"timeout"}}`},
 		{context.DeadlineExceeded, 504, `{"error":{"message":"context deadline exceeded","type":"server_error","param":null,"code":"timeout"}}`},
+		{&http.MaxBytesError{Limit: 2048}, 413, `{"error":{"message":"Request body too large: the limit is 2 KiB.","type":"invalid_request_error","param":null,"code":"request_too_large"}}`},
 		{errors.New("plain"), 500, `{"error":{"message":"plain","type":"server_error","param":null,"code":null}}`},
 	} {
 		rec := httptest.NewRecorder()

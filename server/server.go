@@ -236,16 +236,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // connection closed. Serve closes ln. It refuses (ErrNoKeys) to serve a
 // non-loopback address while no API key exists.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if !isLoopbackAddr(ln.Addr()) {
-		has, err := s.auth.hasKeys(ctx)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("server: checking for API keys: %w", err)
-		}
-		if !has {
-			ln.Close()
-			return fmt.Errorf("server: refusing to listen on %s: %w", ln.Addr(), ErrNoKeys)
-		}
+	if err := s.CheckAddr(ctx, ln.Addr()); err != nil {
+		ln.Close()
+		return err
 	}
 	// Handlers' contexts descend from base, not from ctx: cancelling ctx
 	// starts the shutdown, which must let streams finish first.
@@ -283,6 +276,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		hs.Close()
 	}
 	<-errc // http.ErrServerClosed
+	return nil
+}
+
+// CheckAddr returns the error Serve would refuse a listener on addr with:
+// ErrNoKeys for an address beyond loopback while no API key exists.
+func (s *Server) CheckAddr(ctx context.Context, addr net.Addr) error {
+	if isLoopbackAddr(addr) {
+		return nil
+	}
+	has, err := s.auth.hasKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("server: checking for API keys: %w", err)
+	}
+	if !has {
+		return fmt.Errorf("server: refusing to listen on %s: %w", addr, ErrNoKeys)
+	}
 	return nil
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/keelai/keel/server"
+	"github.com/keelai/keel/store/redis"
 	"github.com/keelai/keel/store/sqlite"
 )
 
@@ -43,9 +43,6 @@ SIGTERM stops it gracefully: open streams get server.shutdown_timeout to end.`)
 	if _, _, err := net.SplitHostPort(listen); err != nil {
 		return usagef("serve", "--addr %q: want HOST:PORT, e.g. 127.0.0.1:8080", listen)
 	}
-	if cfg.Storage.RedisURL != "" {
-		return errors.New("KEEL_REDIS_URL: Redis is not available in this build yet")
-	}
 	res, err := a.resolver()
 	if err != nil {
 		return err
@@ -71,10 +68,21 @@ SIGTERM stops it gracefully: open streams get server.shutdown_timeout to end.`)
 	}
 	defer rs.Close()
 
-	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
-	srv, err := server.New(ctx, server.Options{
-		Config: cfg, Resolver: res, Getenv: a.getenv, State: st, RAG: rs, Logger: log,
-	})
+	opts := server.Options{
+		Config: cfg, Resolver: res, Getenv: a.getenv, State: st, RAG: rs,
+		Logger: slog.New(slog.NewJSONHandler(a.stderr, nil)),
+	}
+	if u := cfg.Storage.RedisURL.Reveal(); u != "" {
+		// Replicas share rate limits, budgets and the response cache here.
+		rc, err := redis.Open(ctx, u)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		opts.Limiter, opts.BudgetStore, opts.Ready = rc.KeyLimiter(), rc.BudgetStore(), rc.Ping
+		opts.Cache = rc.Cache(redis.CacheOptions{MaxTTL: cfg.Server.CacheTTL})
+	}
+	srv, err := server.New(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -82,6 +90,10 @@ SIGTERM stops it gracefully: open streams get server.shutdown_timeout to end.`)
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", listen)
 	if err != nil {
+		return err
+	}
+	if err := srv.CheckAddr(ctx, ln.Addr()); err != nil {
+		ln.Close()
 		return err
 	}
 	fmt.Fprintf(a.stdout, "keel serve: listening on http://%s\n", ln.Addr())

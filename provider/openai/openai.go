@@ -48,6 +48,9 @@ type Provider struct {
 	// err is a configuration error every call returns.
 	err  error
 	chat openai.ChatCompletionService
+	// opts configure every SDK service of the provider (batch.go uses
+	// them for the Files and Batches services).
+	opts []option.RequestOption
 }
 
 // New returns a provider. It never reads the environment: the SDK's own
@@ -76,6 +79,7 @@ func New(opts Options) *Provider {
 		// NewChatCompletionService, unlike openai.NewClient, applies only
 		// the options given: nothing comes from the environment.
 		chat: openai.NewChatCompletionService(ro...),
+		opts: ro,
 	}
 }
 

@@ -37,6 +37,10 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []llmtest.Recorded
+	// Message Batches (batch.go), under mu.
+	batches    map[string]*batchState
+	batchOrder []string
+	batchPolls int
 
 	seq atomic.Int64 // numbers message, tool-use and request ids
 }
@@ -187,6 +191,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/messages":
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/messages/count_tokens":
 		countOnly = true
+	case r.URL.Path == "/v1/messages/batches" || strings.HasPrefix(r.URL.Path, "/v1/messages/batches/"):
+		s.serveBatch(w, r, body, requestID)
+		return
 	default:
 		s.record(r, body)
 		writeError(w, http.StatusNotFound, "not_found_error", "Not found", requestID)

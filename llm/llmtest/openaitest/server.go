@@ -46,6 +46,11 @@ type Server struct {
 	compat    Compat
 	apiKey    string
 	midStream map[*llm.Response]streamFailure
+	// The Batch API (batch.go).
+	files      map[string]*storedFile
+	batches    map[string]*batchJob
+	batchOrder []string
+	batchPolls int
 }
 
 // streamFailure is an error event sent mid-stream.
@@ -118,6 +123,9 @@ func (s *Server) next() int64 { return s.seq.Add(1) }
 // serve records every request (a request rejected for auth takes its
 // scripted reply too) and routes it.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveBatch(w, r) {
+		return
+	}
 	rec, reply, scripted := s.script.Record(r)
 	s.mu.Lock()
 	compat, key := s.compat, s.apiKey

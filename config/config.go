@@ -53,6 +53,7 @@ const (
 	EnvDatabaseURL      = "KEEL_DATABASE_URL"
 	EnvRedisURL         = "KEEL_REDIS_URL"
 	EnvConfig           = "KEEL_CONFIG"
+	EnvWeaviateURL      = "KEEL_WEAVIATE_URL"
 )
 
 // DefaultFile is the file Load reads when neither --config nor KEEL_CONFIG
@@ -99,6 +100,20 @@ type Config struct {
 	Guard   Guard            `yaml:"guard"`
 	Logging Logging          `yaml:"logging"`
 	Routing Routing          `yaml:"routing"`
+	RAG     RAG              `yaml:"rag"`
+}
+
+// RAG configures retrieval: how collections are embedded.
+type RAG struct {
+	// Embedder is the embedding model of collections, an alias or
+	// provider/model (openai, gemini and ollama providers, or
+	// voyage/MODEL with VOYAGE_API_KEY). Without one, collections are
+	// searched lexically (BM25) only; with one, ingest stores vectors and
+	// search and ask default to hybrid retrieval.
+	Embedder string `yaml:"embedder"`
+	// Dimensions shortens the vectors of models that allow it (OpenAI
+	// text-embedding-3, Gemini, Voyage); 0 means the model's own size.
+	Dimensions int `yaml:"dimensions"`
 }
 
 // Provider says where a provider's API is and how to authenticate.
@@ -258,6 +273,9 @@ type Storage struct {
 	DatabaseURL Secret `yaml:"database_url"`
 	// RedisURL switches the cache and rate limits to Redis (KEEL_REDIS_URL).
 	RedisURL Secret `yaml:"redis_url"`
+	// WeaviateURL keeps collections in Weaviate instead of the embedded
+	// store (KEEL_WEAVIATE_URL), e.g. http://127.0.0.1:8080.
+	WeaviateURL Secret `yaml:"weaviate_url"`
 }
 
 // Alias returns the model an alias stands for.
@@ -357,6 +375,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	}
 	if v := getenv(EnvRedisURL); v != "" {
 		c.Storage.RedisURL = Secret(v)
+	}
+	if v := getenv(EnvWeaviateURL); v != "" {
+		c.Storage.WeaviateURL = Secret(v)
 	}
 }
 

@@ -52,7 +52,8 @@ func TestParseFull(t *testing.T) {
 		Server: Server{Addr: "127.0.0.1:8080", ShutdownTimeout: 10 * time.Second, ReadHeaderTimeout: 5 * time.Second,
 			BodyTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 32768, MaxConcurrentPerKey: 16, CacheTTL: 10 * time.Minute},
 		Limits:  Limits{MaxRequestBytes: 1 << 20, MaxOutputTokens: 4096, RequestTimeout: 2 * time.Minute, DailyBudgetUSD: 25, RunBudgetUSD: 0.5},
-		Storage: Storage{Data: "./state", DatabaseURL: "postgres://keel:hunter2@localhost/keel", RedisURL: "redis://localhost:6379/0"},
+		Storage: Storage{Data: "./state", DatabaseURL: "postgres://keel:hunter2@localhost/keel", RedisURL: "redis://localhost:6379/0", WeaviateURL: "http://127.0.0.1:18080"},
+		RAG:     RAG{Embedder: "openai/text-embedding-3-small", Dimensions: 512},
 		Guard:   Guard{Mode: "refuse", MaxInputBytes: 200000},
 		Logging: Logging{File: "logs/calls.jsonl", Content: true, Capture: "capture.jsonl"},
 		Routing: Routing{
@@ -105,7 +106,7 @@ func TestParseErrors(t *testing.T) {
 		want Error
 	}{
 		{"unknown top-level field", "provider:\n  openai: {}\n",
-			Error{Line: 1, Column: 1, Msg: `unknown field "provider" (want providers, models, server, limits, storage, guard, logging, routing)`}},
+			Error{Line: 1, Column: 1, Msg: `unknown field "provider" (want providers, models, server, limits, storage, guard, logging, routing, rag)`}},
 		{"unknown provider field", "providers:\n  openai:\n    bse_url: http://x\n",
 			Error{Line: 3, Column: 5, Field: "providers.openai", Msg: `unknown field "bse_url" (want type, base_url, api_key, api_key_env)`}},
 		{"unknown price field", models + "    price: {inptu: 1}\n",
@@ -131,7 +132,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration", "limits:\n  request_timeout: soon\n",
 			Error{Line: 2, Column: 20, Field: "limits.request_timeout", Msg: "want a duration such as 30s or 1m30s"}},
 		{"not a mapping", "- providers\n",
-			Error{Line: 1, Column: 1, Msg: "want a mapping of sections (providers, models, server, limits, storage, guard, logging, routing), got sequence"}},
+			Error{Line: 1, Column: 1, Msg: "want a mapping of sections (providers, models, server, limits, storage, guard, logging, routing, rag), got sequence"}},
 		{"two documents", "models: {}\n---\nmodels: {}\n",
 			Error{Line: 3, Column: 7, Msg: "more than one YAML document; want one"}},
 		{"syntax", "models:\n  a: b: c\n",

@@ -85,7 +85,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return c, nil
 	case *ast.MappingNode, *ast.MappingValueNode:
 	default:
-		return nil, &Error{File: name, Line: line(body), Column: column(body), Msg: fmt.Sprintf("want a mapping of sections (providers, models, server, limits, storage, guard, logging, routing), got %s", body.Type().YAMLName())}
+		return nil, &Error{File: name, Line: line(body), Column: column(body), Msg: fmt.Sprintf("want a mapping of sections (providers, models, server, limits, storage, guard, logging, routing, rag), got %s", body.Type().YAMLName())}
 	}
 	ix := newIndex()
 	if err := ix.walk(body, "", 0); err != nil {

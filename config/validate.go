@@ -157,11 +157,22 @@ func (c *Config) validate() []problem {
 		add("guard.max_input_bytes", "must not be negative")
 	}
 	probs = append(probs, c.validateRouting()...)
+	if e := c.RAG.Embedder; e != "" && !strings.HasPrefix(e, "voyage/") {
+		if msg := c.checkModelRef(e); msg != "" {
+			add("rag.embedder", "%s", msg)
+		}
+	}
+	if c.RAG.Dimensions < 0 {
+		add("rag.dimensions", "must not be negative")
+	}
 	if u := c.Storage.DatabaseURL.Reveal(); u != "" && !hasScheme(u, "postgres", "postgresql") {
 		add("storage.database_url", "want a postgres:// URL")
 	}
 	if u := c.Storage.RedisURL.Reveal(); u != "" && !hasScheme(u, "redis", "rediss", "unix") {
 		add("storage.redis_url", "want a redis://, rediss:// or unix:// URL")
+	}
+	if u := c.Storage.WeaviateURL.Reveal(); u != "" && !hasScheme(u, "http", "https") {
+		add("storage.weaviate_url", "want an http:// or https:// URL")
 	}
 	return probs
 }

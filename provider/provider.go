@@ -258,6 +258,43 @@ func cmpOr(a, b string) string {
 // Open does not apply an alias's fallbacks: Alias returns them, for the
 // fallback middleware to open and chain.
 func (r *Resolver) Open(name string) (llm.Model, error) {
+	ep, err := r.Endpoint(name)
+	if err != nil {
+		return nil, err
+	}
+	switch ep.Type {
+	case config.TypeAnthropic:
+		return anthropic.New(anthropic.Options{Name: ep.Provider, APIKey: ep.APIKey, BaseURL: ep.BaseURL, HTTPClient: r.httpClient}).Model(ep.Model), nil
+	case config.TypeOpenAI, config.TypeOllama:
+		return openai.New(openai.Options{Name: ep.Provider, APIKey: ep.APIKey, BaseURL: ep.BaseURL, HTTPClient: r.httpClient}).Model(ep.Model), nil
+	case config.TypeGemini:
+		return gemini.New(gemini.Options{Name: ep.Provider, APIKey: ep.APIKey, BaseURL: ep.BaseURL, HTTPClient: r.httpClient}).Model(ep.Model), nil
+	}
+	// config.Parse rejects unknown types, so only a hand-built Config gets here.
+	return nil, &Error{Name: name, Provider: ep.Provider, Err: ErrUnknownProvider, Hint: fmt.Sprintf("type %q is not one of %s", ep.Type, strings.Join(config.Types(), ", "))}
+}
+
+// Endpoint says where a model is reached and how to authenticate: what
+// Open uses, for clients of a provider's other APIs (embeddings, batches).
+// Its APIKey is a secret: never print it.
+type Endpoint struct {
+	// Provider is the provider's name, Type the API it speaks.
+	Provider, Type string
+	// Model is the provider's model id.
+	Model string
+	// BaseURL is "" for the provider's public API; for ollama it is the
+	// OpenAI-compatible root (http://host:port/v1).
+	BaseURL string
+	APIKey  string
+	// HTTPClient is the resolver's client (WithHTTPClient), nil for the
+	// default.
+	HTTPClient *http.Client
+}
+
+// Endpoint resolves an alias or a `provider/model` name as Open does, with
+// the same errors, without building a model.
+func (r *Resolver) Endpoint(name string) (Endpoint, error) {
+	prov, model := "", ""
 	if !strings.Contains(name, "/") {
 		m, ok := r.cfg.Alias(name)
 		if !ok {
@@ -265,18 +302,15 @@ func (r *Resolver) Open(name string) (llm.Model, error) {
 			if len(r.cfg.Models) > 0 {
 				hint += ", or one of the aliases " + strings.Join(slices.Sorted(maps.Keys(r.cfg.Models)), ", ")
 			}
-			return nil, &Error{Name: name, Err: ErrUnknownModel, Hint: hint}
+			return Endpoint{}, &Error{Name: name, Err: ErrUnknownModel, Hint: hint}
 		}
-		return r.open(name, m.Provider, m.Model)
+		prov, model = m.Provider, m.Model
+	} else {
+		var err error
+		if prov, model, err = llm.SplitName(name); err != nil {
+			return Endpoint{}, &Error{Name: name, Err: ErrUnknownProvider, Hint: "want provider/model, e.g. anthropic/claude-sonnet-4-6"}
+		}
 	}
-	prov, model, err := llm.SplitName(name)
-	if err != nil {
-		return nil, &Error{Name: name, Err: ErrUnknownProvider, Hint: "want provider/model, e.g. anthropic/claude-sonnet-4-6"}
-	}
-	return r.open(name, prov, model)
-}
-
-func (r *Resolver) open(name, prov, model string) (llm.Model, error) {
 	s, ok := r.providers[prov]
 	if !ok {
 		if k := keyEnv(prov); k != "" {
@@ -284,23 +318,14 @@ func (r *Resolver) open(name, prov, model string) (llm.Model, error) {
 			if prov == config.TypeOpenAI {
 				hint += " (or OPENAI_BASE_URL for a compatible server)"
 			}
-			return nil, &Error{Name: name, Provider: prov, Err: ErrNoKey, Hint: hint}
+			return Endpoint{}, &Error{Name: name, Provider: prov, Err: ErrNoKey, Hint: hint}
 		}
-		return nil, &Error{Name: name, Provider: prov, Err: ErrUnknownProvider, Hint: "known providers: " + strings.Join(r.providerNames(), ", ")}
+		return Endpoint{}, &Error{Name: name, Provider: prov, Err: ErrUnknownProvider, Hint: "known providers: " + strings.Join(r.providerNames(), ", ")}
 	}
 	if !s.usable() {
-		return nil, &Error{Name: name, Provider: prov, Err: ErrNoKey, Hint: "set " + s.keyHint}
+		return Endpoint{}, &Error{Name: name, Provider: prov, Err: ErrNoKey, Hint: "set " + s.keyHint}
 	}
-	switch s.typ {
-	case config.TypeAnthropic:
-		return anthropic.New(anthropic.Options{Name: s.name, APIKey: s.key, BaseURL: s.baseURL, HTTPClient: r.httpClient}).Model(model), nil
-	case config.TypeOpenAI, config.TypeOllama:
-		return openai.New(openai.Options{Name: s.name, APIKey: s.key, BaseURL: s.baseURL, HTTPClient: r.httpClient}).Model(model), nil
-	case config.TypeGemini:
-		return gemini.New(gemini.Options{Name: s.name, APIKey: s.key, BaseURL: s.baseURL, HTTPClient: r.httpClient}).Model(model), nil
-	}
-	// config.Parse rejects unknown types, so only a hand-built Config gets here.
-	return nil, &Error{Name: name, Provider: prov, Err: ErrUnknownProvider, Hint: fmt.Sprintf("type %q is not one of %s", s.typ, strings.Join(config.Types(), ", "))}
+	return Endpoint{Provider: s.name, Type: s.typ, Model: model, BaseURL: s.baseURL, APIKey: s.key, HTTPClient: r.httpClient}, nil
 }
 
 // providerNames lists the providers in preference order: the built-in

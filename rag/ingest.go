@@ -117,6 +117,11 @@ func (in *Ingester) Ingest(ctx context.Context, collection string, docs []Docume
 			opts.Progress(i+1, len(todo))
 		}
 	}
+	if in.Embedder != nil {
+		// An embedder that learns its size from its first answer knows it
+		// only now.
+		b.Dimensions = in.Embedder.Dimensions()
+	}
 	if err := in.Store.Apply(ctx, collection, b); err != nil {
 		return IngestStats{}, fmt.Errorf("ingest: %w", err)
 	}

@@ -77,10 +77,11 @@ citation.`)
 			return err
 		}
 	}
-	r, err := a.retriever(st, *rewrite, *rerank)
+	r, closeEmb, err := a.retriever(ctx, st, *rewrite, *rerank)
 	if err != nil {
 		return err
 	}
+	defer closeEmb.Close()
 	hits, err := r.Retrieve(ctx, name, rag.Query{Text: question, K: *k})
 	if err != nil {
 		return err

@@ -4,15 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/keelai/keel/llm"
+	"github.com/keelai/keel/middleware"
+	"github.com/keelai/keel/middleware/retry"
 	"github.com/keelai/keel/rag"
 	"github.com/keelai/keel/rag/chunk"
+	"github.com/keelai/keel/rag/embed"
 	"github.com/keelai/keel/rag/load"
 	"github.com/keelai/keel/store/sqlite"
+	"github.com/keelai/keel/store/weaviate"
 )
 
 // storeFile is the embedded store's file name inside the data folder.
@@ -62,14 +68,64 @@ type globs []string
 func (g *globs) String() string     { return strings.Join(*g, ",") }
 func (g *globs) Set(v string) error { *g = append(*g, v); return nil }
 
-// ragStore opens the embedded store in the data folder.
-func (a *app) ragStore(ctx context.Context) (*sqlite.Store, error) {
+// ragStore opens where collections live: Weaviate when storage.weaviate_url
+// (KEEL_WEAVIATE_URL) is set, else the embedded store in the data folder.
+func (a *app) ragStore(ctx context.Context) (rag.Store, error) {
 	cfg, err := a.config()
 	if err != nil {
 		return nil, err
 	}
+	if u := cfg.Storage.WeaviateURL.Reveal(); u != "" {
+		return weaviate.Open(ctx, weaviate.Options{URL: u})
+	}
 	return sqlite.Open(ctx, filepath.Join(cfg.Storage.Data, storeFile), sqlite.Options{})
 }
+
+// embedder returns the embedder of rag.embedder in keel.yaml, behind a
+// cache in the data folder so that re-ingesting never pays twice; nil when
+// none is configured (lexical retrieval only). The caller closes the
+// returned closer.
+func (a *app) embedder(ctx context.Context) (rag.Embedder, io.Closer, error) {
+	cfg, err := a.config()
+	if err != nil || cfg.RAG.Embedder == "" {
+		return nil, nopCloser{}, err
+	}
+	o := embed.Options{Dimensions: cfg.RAG.Dimensions}
+	typ := "voyage"
+	if model, ok := strings.CutPrefix(cfg.RAG.Embedder, "voyage/"); ok {
+		o.Model, o.APIKey, o.BaseURL = model, a.getenv(envVoyageKey), a.getenv(envVoyageBaseURL)
+	} else {
+		r, err := a.resolver()
+		if err != nil {
+			return nil, nil, err
+		}
+		ep, err := r.Endpoint(cfg.RAG.Embedder)
+		if err != nil {
+			return nil, nil, fmt.Errorf("rag.embedder: %w", err)
+		}
+		typ = ep.Type
+		o.Model, o.Provider, o.APIKey, o.BaseURL, o.HTTPClient = ep.Model, ep.Provider, ep.APIKey, ep.BaseURL, ep.HTTPClient
+	}
+	// Embedding calls get the same retries as model calls.
+	opts, err := middleware.FromConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Middleware = []llm.Middleware{retry.New(opts.Retry)}
+	e, err := embed.New(typ, o)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rag.embedder: %w", err)
+	}
+	cache, err := embed.OpenSQLiteCache(ctx, filepath.Join(cfg.Storage.Data, "embeddings.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return embed.Cached(e, embed.NewMemoryCache(10_000), cache), cache, nil
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
 
 // ingest loads paths and brings the collection in line with them, with a
 // progress bar on a terminal.
@@ -97,7 +153,12 @@ func (a *app) ingest(ctx context.Context, st rag.Store, coll string, paths []str
 	if len(docs) == 0 {
 		return rag.IngestStats{}, fmt.Errorf("ingest: no loadable files in %s (Markdown, text, HTML, PDF, JSONL)", strings.Join(paths, ", "))
 	}
-	in := rag.Ingester{Store: st, Chunker: chunk.New(chunk.Options{})}
+	emb, closeEmb, err := a.embedder(ctx)
+	if err != nil {
+		return rag.IngestStats{}, err
+	}
+	defer closeEmb.Close()
+	in := rag.Ingester{Store: st, Chunker: chunk.New(chunk.Options{}), Embedder: emb}
 	var iopts rag.IngestOptions
 	iopts.Sync = sync
 	if bar != nil {

@@ -232,7 +232,7 @@ the best passages as JSON (id, title, source, score, text).
 A client's configuration starts it as: keel mcp --collection docs`)
 	coll := f.String("collection", "", "offer search over the collection `NAME`")
 	k := f.Int("k", 5, "the default number of `hits` a search returns")
-	mode := f.String("mode", "lexical", "the retrieval `mode`: lexical, vector or hybrid")
+	mode := f.String("mode", "", "the retrieval `mode`: lexical, vector or hybrid (default: hybrid with rag.embedder in keel.yaml, else lexical)")
 	pos, err := a.parse(f, args)
 	if err != nil {
 		return err
@@ -243,18 +243,25 @@ A client's configuration starts it as: keel mcp --collection docs`)
 	if *k < 1 {
 		return usagef("mcp", "--k must be at least 1")
 	}
-	m, err := rag.ParseMode(*mode)
-	if err != nil {
-		return usagef("mcp", "%v", err)
+	var m rag.Mode
+	if *mode != "" {
+		if m, err = rag.ParseMode(*mode); err != nil {
+			return usagef("mcp", "%v", err)
+		}
 	}
 	st, err := a.ragStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	r, closeEmb, err := a.retriever(ctx, st, "", "")
+	if err != nil {
+		return err
+	}
+	defer closeEmb.Close()
 	tools := []tool.Tool{collectionsTool(st)}
 	if *coll != "" {
-		tools = append(tools, searchTool(st, *coll, *k, m))
+		tools = append(tools, searchTool(r, *coll, *k, m))
 	}
 	reg, err := tool.NewRegistry(tools)
 	if err != nil {
@@ -307,9 +314,8 @@ type searchOut struct {
 	Text   string  `json:"text"`
 }
 
-func searchTool(st rag.Store, coll string, k int, m rag.Mode) tool.Tool {
+func searchTool(r *rag.Retriever, coll string, k int, m rag.Mode) tool.Tool {
 	desc := fmt.Sprintf("Search the document collection %q and return its best passages, best first", coll)
-	r := &rag.Retriever{Store: st}
 	return tool.Must("search", desc, func(ctx context.Context, in searchIn) ([]searchOut, error) {
 		if strings.TrimSpace(in.Query) == "" {
 			return nil, errors.New("the query is empty")

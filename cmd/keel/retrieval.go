@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"strings"
 
 	"github.com/keelai/keel/rag"
@@ -13,12 +15,25 @@ const (
 	envVoyageBaseURL = "VOYAGE_BASE_URL"
 )
 
-// retriever returns a Retriever over st with the optional query rewriting
-// and reranking steps of --rewrite MODEL and --rerank MODEL. A rerank model
+// retriever returns a Retriever over st with keel.yaml's embedder (for
+// vector and hybrid search) and the optional query rewriting and
+// reranking steps of --rewrite MODEL and --rerank MODEL. A rerank model
 // named voyage/… is Voyage's rerank API (a cross-encoder); any other is a
-// chat model judging the passages.
-func (a *app) retriever(st rag.Store, rewrite, rerank string) (*rag.Retriever, error) {
-	r := &rag.Retriever{Store: st}
+// chat model judging the passages. The caller closes the closer.
+func (a *app) retriever(ctx context.Context, st rag.Store, rewrite, rerank string) (*rag.Retriever, io.Closer, error) {
+	emb, closer, err := a.embedder(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := a.retrievalSteps(&rag.Retriever{Store: st, Embedder: emb}, rewrite, rerank)
+	if err != nil {
+		closer.Close()
+		return nil, nil, err
+	}
+	return r, closer, nil
+}
+
+func (a *app) retrievalSteps(r *rag.Retriever, rewrite, rerank string) (*rag.Retriever, error) {
 	if rewrite != "" {
 		m, err := a.model(rewrite)
 		if err != nil {

@@ -27,7 +27,7 @@ implies --json: one object per hit per line, with query_id, id, score,
 title and snippet.`)
 	coll := f.String("collection", "", "the collection `name`")
 	k := f.Int("k", 10, "how many `hits` to return")
-	mode := f.String("mode", "lexical", "the retrieval `mode`: lexical, vector or hybrid")
+	mode := f.String("mode", "", "the retrieval `mode`: lexical, vector or hybrid (default: hybrid with rag.embedder in keel.yaml, else lexical)")
 	asJSON := f.Bool("json", false, "print one JSON object per hit per line")
 	queries := f.String("queries", "", "a JSONL `file` of queries to run in a batch")
 	rewrite := f.String("rewrite", "", "rewrite each query into search terms with this `model` first")
@@ -42,9 +42,11 @@ title and snippet.`)
 	if *k < 1 {
 		return usagef("search", "--k must be at least 1")
 	}
-	m, err := rag.ParseMode(*mode)
-	if err != nil {
-		return usagef("search", "%v", err)
+	var m rag.Mode
+	if *mode != "" {
+		if m, err = rag.ParseMode(*mode); err != nil {
+			return usagef("search", "%v", err)
+		}
 	}
 	var batch []searchQuery
 	switch {
@@ -65,10 +67,11 @@ title and snippet.`)
 		return err
 	}
 	defer st.Close()
-	r, err := a.retriever(st, *rewrite, *rerank)
+	r, closeEmb, err := a.retriever(ctx, st, *rewrite, *rerank)
 	if err != nil {
 		return err
 	}
+	defer closeEmb.Close()
 	w := bufio.NewWriter(a.stdout)
 	defer w.Flush()
 	enc := json.NewEncoder(w)

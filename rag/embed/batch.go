@@ -54,6 +54,7 @@ type batcher struct {
 	batchSize       int
 	concurrency     int
 	dims            atomic.Int64 // 0 until configured or learnt
+	configured      int          // configured or known for the model; 0 when learnt
 	middleware      []llm.Middleware
 }
 
@@ -71,7 +72,8 @@ func newBatcher(o Options, provider string, maxBatch int, defaultDims int) (*bat
 		concurrency: cmp.Or(o.Concurrency, 4),
 		middleware:  o.Middleware,
 	}
-	b.dims.Store(int64(cmp.Or(o.Dimensions, defaultDims)))
+	b.configured = cmp.Or(o.Dimensions, defaultDims)
+	b.dims.Store(int64(b.configured))
 	return b, nil
 }
 
@@ -82,9 +84,16 @@ func (b *batcher) Name() string { return b.provider + "/" + b.model }
 // or learnt from the first response; 0 before that.
 func (b *batcher) Dimensions() int { return int(b.dims.Load()) }
 
-// Fingerprint identifies what the vectors depend on: the model and their
-// size.
-func (b *batcher) Fingerprint() string { return fmt.Sprintf("%s@%d", b.Name(), b.Dimensions()) }
+// Fingerprint identifies what the vectors depend on: the model and the
+// size it was asked for (or, learnt, 0: a model's own size never changes).
+// It must be the same in every process, before and after the first call,
+// since stores keep it in their content hashes.
+func (b *batcher) Fingerprint() string { return fmt.Sprintf("%s@%d", b.Name(), b.configured) }
+
+// configuredDimensions is the size the embedder was configured with or
+// knows for its model, 0 when it learns it from its first answer. Unlike
+// Dimensions it never changes, so the cache keys vectors by it.
+func (b *batcher) configuredDimensions() int { return b.configured }
 
 // run embeds texts in batches, at most b.concurrency at once, each through
 // the middleware, and checks what comes back. The first failure cancels

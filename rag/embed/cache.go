@@ -75,9 +75,13 @@ func (c *CachedEmbedder) Fingerprint() string {
 
 // model is the Key.Model of this embedder's vectors. It uses the size the
 // wrapped embedder was configured with or knows, so it is the same before
-// and after its first call.
+// and after its first call, and in every process.
 func (c *CachedEmbedder) model(suffix string) string {
-	return fmt.Sprintf("%s@%d%s", c.next.Name(), c.next.Dimensions(), suffix)
+	dims := c.next.Dimensions()
+	if cd, ok := c.next.(interface{ configuredDimensions() int }); ok {
+		dims = cd.configuredDimensions()
+	}
+	return fmt.Sprintf("%s@%d%s", c.next.Name(), dims, suffix)
 }
 
 // Embed returns one vector per text, from the caches where it can.

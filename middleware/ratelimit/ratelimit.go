@@ -11,8 +11,10 @@
 // context's deadline: when the wait would outlast the deadline, it fails at
 // once with a rate_limited *llm.Error whose RetryAfter says how long.
 //
-// The limiter is in memory; replicas sharing limits need the Redis-backed
-// limiter of the server.
+// The per-model limiter is in memory, one per process: replicas of `keel
+// serve` should each be given their share of a provider's limits. The
+// per-key request limits of the server are a KeyLimiter, which
+// store/redis implements so that replicas share them.
 package ratelimit
 
 import (

@@ -27,6 +27,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/keelai/keel/config"
 	"github.com/keelai/keel/cost"
@@ -167,6 +168,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	reg, gat := o.Registerer, o.Gatherer
 	if reg == nil && gat == nil {
 		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg, gat = r, r
 	} else if reg == nil || gat == nil {
 		return nil, errors.New("server: set both Options.Registerer and Options.Gatherer, or neither")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/keelai/keel/cost"
 	"github.com/keelai/keel/internal/testenv"
 	"github.com/keelai/keel/llm"
@@ -364,6 +365,29 @@ func testChat(t *testing.T, ctx context.Context) {
 	must("read the stored answer", err)
 	if !strings.Contains(again, "server-sent events") {
 		t.Errorf("stored answer %q", again)
+	}
+
+	// From the keyboard: Shift+Enter is a new line, Enter sends, and the
+	// turn continues the same conversation.
+	must("send a follow-up with the keyboard", chromedp.Do(ctx,
+		chromedp.SendKeys("#input", "Thanks."),
+		chromedp.Focus("#input"),
+		chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierShift)),
+		chromedp.SendKeys("#input", "One more thing"),
+	))
+	typed, err := chromedp.Run(ctx, chromedp.Value("#input"))
+	must("read the composer", err)
+	if typed != "Thanks.\nOne more thing" {
+		t.Errorf("after Shift+Enter the composer holds %q", typed)
+	}
+	must("press Enter", chromedp.Do(ctx, chromedp.KeyEvent(kb.Enter)))
+	n, err := chromedp.Run(ctx, chromedp.Poll[int](`(() => {
+		const done = document.querySelectorAll(".msg.assistant:not(.streaming) .meta");
+		return done.length === 2 && document.querySelectorAll("#conversations li").length;
+	})()`))
+	must("see the follow-up answered", err)
+	if n != 1 {
+		t.Errorf("the follow-up made %d conversations, want 1", n)
 	}
 }
 

@@ -370,18 +370,20 @@ const (
 
 // decodeContent decodes a message's content: a string, an array of parts,
 // or null (no parts).
-func decodeContent(raw json.RawMessage, path string, allowed partSet) ([]llm.Part, error) {
-	path += ".content"
+func decodeContent(raw json.RawMessage, msgPath string, allowed partSet) ([]llm.Part, error) {
+	// Paths are built on the error branches only: a valid request should
+	// not pay for the strings that would name its faults.
+	path := func() string { return msgPath + ".content" }
 	switch firstByte(raw) {
 	case 0, 'n':
-		if err := checkNull(raw, path); err != nil {
+		if err := checkNull(raw, path()); err != nil {
 			return nil, err
 		}
 		return nil, nil
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, typeError(path, "a string or an array of objects", raw)
+			return nil, typeError(path(), "a string or an array of objects", raw)
 		}
 		if s == "" {
 			return nil, nil
@@ -389,21 +391,24 @@ func decodeContent(raw json.RawMessage, path string, allowed partSet) ([]llm.Par
 		return []llm.Part{llm.Text{Text: s}}, nil
 	case '[':
 	default:
-		return nil, typeError(path, "a string or an array of objects", raw)
+		return nil, typeError(path(), "a string or an array of objects", raw)
 	}
 	var wps []wirePart
-	if err := strictUnmarshal(raw, &wps, path); err != nil {
-		return nil, err
+	if err := strictDecode(raw, &wps); err != nil {
+		return nil, decodeError(path(), err, raw)
 	}
 	parts := make([]llm.Part, 0, len(wps))
-	for j, wp := range wps {
-		p, err := decodePart(wp, fmt.Sprintf("%s[%d]", path, j), allowed)
+	for j := range wps {
+		wp := &wps[j]
+		if wp.Type == "text" && wp.PromptCacheBreakpoint == nil && wp.CacheControl == nil {
+			parts = append(parts, llm.Text{Text: wp.Text})
+			continue
+		}
+		p, err := decodePart(*wp, path()+"["+strconv.Itoa(j)+"]", allowed)
 		if err != nil {
 			return nil, err
 		}
-		if p != nil {
-			parts = append(parts, p)
-		}
+		parts = append(parts, p)
 	}
 	return parts, nil
 }

@@ -289,7 +289,7 @@ func (h *handler) stream(ctx context.Context, w http.ResponseWriter, t *turn) {
 	u.CacheReadTokens = res.Usage.CacheReadTokens
 	u.CacheWriteTokens = res.Usage.CacheWriteTokens + res.Usage.CacheWrite1hTokens
 
-	seq, err := h.store(ctx, t, res, u, res.Usage, cites, latency)
+	seq, err := h.store(ctx, t, res, u, cites)
 	if err != nil {
 		h.log.ErrorContext(ctx, "api: storing a chat turn failed", "conversation", t.conv.ID, "err", llm.Redact(err.Error()))
 		_ = sse.event("error", apiError{Type: "server", Message: "the answer could not be stored; the turn was not saved"})
@@ -303,7 +303,7 @@ func (h *handler) stream(ctx context.Context, w http.ResponseWriter, t *turn) {
 
 // store appends the user turn, any tool turns and the assistant turn, all
 // or none, and returns the assistant turn's seq.
-func (h *handler) store(ctx context.Context, t *turn, res *tool.Result, u usageEvent, usage llm.Usage, cites []citation, latency time.Duration) (int, error) {
+func (h *handler) store(ctx context.Context, t *turn, res *tool.Result, u usageEvent, cites []citation) (int, error) {
 	// The stored user turn is the question alone: the retrieved passages
 	// were for this answer, and the next turn retrieves its own.
 	msgs := []state.Message{{Message: llm.UserText(t.req.Message)}}
@@ -321,9 +321,9 @@ func (h *handler) store(ctx context.Context, t *turn, res *tool.Result, u usageE
 		msgs = append(msgs, state.Message{Message: llm.Message{Role: llm.RoleAssistant}, Model: u.Model})
 		last = &msgs[len(msgs)-1]
 	}
-	last.Usage = usage
+	last.Usage = res.Usage
 	last.Cost = cost.Dollars(u.CostUSD)
-	last.LatencyMS = latency.Milliseconds()
+	last.LatencyMS = u.LatencyMS
 	if cites != nil {
 		b, err := json.Marshal(cites)
 		if err != nil {

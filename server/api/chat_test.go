@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"iter"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/keelai/keel/llm"
 	"github.com/keelai/keel/llm/llmtest"
 	"github.com/keelai/keel/rag"
+	"github.com/keelai/keel/store/state"
 	"github.com/keelai/keel/tool"
 )
 
@@ -373,5 +375,43 @@ func TestChatHeartbeat(t *testing.T) {
 	rest, _ := io.ReadAll(resp.Body)
 	if !bytes.Contains(rest, []byte("event: done")) {
 		t.Errorf("stream did not finish after the heartbeat:\n%s", rest)
+	}
+}
+
+func TestChatFitsALongHistoryToTheWindow(t *testing.T) {
+	// A model whose window Keel knows (128k tokens), and a stored
+	// conversation far longer than that: the turn must still succeed,
+	// with the oldest turns dropped and the new question kept.
+	const name = "openai/gpt-4o-mini"
+	m := llmtest.NewModel(name, llmtest.Text("Still here."))
+	e := newEnv(t, func(d *Deps) {
+		d.Models = newFakeModels(t, m)
+		d.DefaultModel = name
+	})
+	conv := state.Conversation{ID: state.NewID(), Title: "long"}
+	if err := e.state.CreateConversation(t.Context(), conv); err != nil {
+		t.Fatal(err)
+	}
+	page := strings.Repeat("lorem ipsum dolor sit amet ", 2000) // ~10k tokens
+	var history []state.Message
+	for i := range 14 { // ~140k tokens
+		history = append(history,
+			state.Message{Message: llm.UserText(fmt.Sprintf("question %d: %s", i, page))},
+			state.Message{Message: llm.AssistantText(fmt.Sprintf("answer %d", i))})
+	}
+	if err := e.state.AppendMessages(t.Context(), "", conv.ID, history...); err != nil {
+		t.Fatal(err)
+	}
+
+	evs := e.chat("", map[string]any{"message": "Are you there?", "conversation_id": conv.ID})
+	if got := names(evs); got != "conversation delta* usage done" {
+		t.Fatalf("events %q", got)
+	}
+	sent := m.Requests()[0].Messages
+	if len(sent) >= len(history)+1 || len(sent) < 3 {
+		t.Errorf("sent %d of %d messages: the history was not fitted", len(sent), len(history)+1)
+	}
+	if sent[0].Role != llm.RoleUser || sent[len(sent)-1].Text() != "Are you there?" {
+		t.Errorf("fitted window starts with %s and ends with %q", sent[0].Role, sent[len(sent)-1].Text())
 	}
 }

@@ -190,7 +190,7 @@ func decodeChatRequest(body []byte) (*chatCall, error) {
 		return nil, err
 	}
 	for i, wt := range wr.Tools {
-		t, err := decodeTool(wt, fmt.Sprintf("tools[%d]", i))
+		t, err := decodeTool(wt, "tools["+strconv.Itoa(i)+"]")
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/schollz/progressbar/v3"
@@ -150,7 +151,7 @@ func (a *app) evalRun(ctx context.Context, args []string) error {
 		env.Retriever = &rag.Retriever{Store: rs}
 	}
 	opts := eval.Options{Env: env, Store: st, Concurrency: *conc, MaxCost: *maxCost}
-	if a.stderrTTY() {
+	if a.stdoutTTY { // as for ingest: the bar goes to stderr when a person watches
 		bar := progressbar.NewOptions(len(suite.Cases)*max(suite.Repeats, 1), progressbar.OptionSetWriter(a.stderr),
 			progressbar.OptionSetDescription(suite.Name), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
 		defer bar.Finish()
@@ -170,18 +171,16 @@ func (a *app) evalRun(ctx context.Context, args []string) error {
 	return a.gate(res, cmp)
 }
 
-// stderrTTY says whether a person watches stderr (the progress bar's
-// stream); stdout decides it, as for ingest, since the two go together on a
-// terminal.
-func (a *app) stderrTTY() bool { return a.stdoutTTY }
-
 // evalModels opens models for a run: the reliability stack of keel.yaml
 // (retries, fallbacks, prices and the per-run budget the cost cap puts in
 // the context) under the response cache. A second callinfo.Stamp outside
 // the cache writes a hit's facts (zero cost, CacheHit) on the response.
 func (a *app) evalModels(cache *respcache.Cache) func(string) (llm.Model, error) {
+	var mu sync.Mutex
 	opened := map[string]llm.Model{}
 	return func(name string) (llm.Model, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		if m, ok := opened[name]; ok {
 			return m, nil
 		}

@@ -145,6 +145,12 @@ func (h *handler) readUpload(w http.ResponseWriter, r *http.Request) ([]rag.Docu
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
+			// Read the body to its end (an epilogue may follow the last
+			// boundary): the server lifts its body deadline at EOF, and an
+			// ingest can outlast it.
+			if _, err := io.Copy(io.Discard, r.Body); err != nil {
+				return nil, uploadErr(err, limit)
+			}
 			break
 		}
 		if err != nil {

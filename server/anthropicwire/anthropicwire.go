@@ -251,6 +251,8 @@ func classify(err error) (status int, typ, msg string) {
 	switch status {
 	case http.StatusRequestEntityTooLarge:
 		typ = "request_too_large"
+	case http.StatusPaymentRequired:
+		typ = "billing_error" // Keel's budget refusals, as Anthropic's own
 	case 529:
 		typ = "overloaded_error"
 	default:

@@ -473,6 +473,7 @@ func TestErrors(t *testing.T) {
 		fail(llm.KindRateLimited, 429, 7*time.Second),
 		fail(llm.KindOverloaded, 529, 0),
 		fail(llm.KindRateLimited, 429, 1500*time.Millisecond),
+		fail(llm.KindPermission, 402, 0),
 	)
 	e := newEnv(t, models{"fake/model": fake}, anthropicwire.Options{MaxRequestBytes: 4096})
 	p := params("fake/model", userText("hi"))
@@ -504,6 +505,7 @@ func TestErrors(t *testing.T) {
 		t.Errorf("streamed retry-after = %q, want 2 (1.5s rounded up)", got)
 	}
 
+	check("402", errOf(e.client.Messages.New(t.Context(), p)), 402, "billing_error", "upstream says no")
 	check("404", errOf(e.client.Messages.New(t.Context(), params("nope/model", userText("hi")))), 404, "not_found_error", "model: nope/model")
 	check("413", errOf(e.client.Messages.New(t.Context(), params("fake/model", userText(strings.Repeat("x", 5000))))), 413, "request_too_large", "exceeds")
 

@@ -36,6 +36,14 @@
 //		llmtest.WireReply{Response: resp, Fault: llmtest.Fault{Drop: true, DropAfter: 3}},
 //	)
 //
+// It also answers the Message Batches endpoints (POST /v1/messages/batches,
+// GET …/{id}, GET …/{id}/results as JSONL, POST …/{id}/cancel). A batch
+// stays in_progress until the test moves it: ProcessBatches answers pending
+// requests with the script (an error Fault makes that request errored),
+// ExpireBatches expires what is left, EndBatchesAfter ends batches on their
+// nth retrieval. Results come back in reverse order, as the real API does
+// not keep the order either.
+//
 // Outside tests (a demo, the CLI), New starts a server that the caller closes.
 //
 // What the emulator checks, as the API does: a credential (x-api-key or

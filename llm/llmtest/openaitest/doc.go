@@ -31,5 +31,13 @@
 // no ids, empty deltas, interleaved tool-call deltas). Thinking parts are
 // rendered as reasoning_content, as DeepSeek and vLLM send them.
 //
+// The Batch API is there too: POST /v1/files (multipart) and GET
+// /v1/files/{id}/content, POST /v1/batches, GET /v1/batches/{id} and POST
+// /v1/batches/{id}/cancel. A batch stays in_progress until the test moves it
+// (ProcessBatches, ExpireBatches, EndBatchesAfter); each request it runs
+// takes the next scripted reply and is recorded as a chat completion, while
+// the Files and Batches calls themselves are not recorded. An input file
+// with a bad line makes the batch "failed" with errors naming the line.
+//
 // Start runs a server outside a test (for a CLI or a demo); Close stops it.
 package openaitest

@@ -89,6 +89,13 @@ func Run(ctx context.Context, s *Suite, opts Options) (*Result, error) {
 	for range conc {
 		wg.Go(func() {
 			for j := range jobs {
+				// The feeder checked before it sent, but the cap may have
+				// been reached while this job waited for a worker; an
+				// unrun job is recorded by fillNotRun.
+				if reason := r.stopReason(ctx); reason != "" {
+					r.stop(reason)
+					continue
+				}
 				r.record(ctx, j.index, j.repeat)
 			}
 		})

@@ -297,3 +297,24 @@ func TestRunRefusesWhatItCannotStart(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestCostCapWithoutRunBudgets: models whose stack charges no run budget
+// still stop the run between cases once the recorded costs reach the cap.
+func TestCostCapWithoutRunBudgets(t *testing.T) {
+	s := mustParse(t, echoSuite+"concurrency: 1\nmax_cost: 0.003\n")
+	var calls atomic.Int64
+	m := llm.Funcs{
+		NameFunc: func() string { return "fake/echo" },
+		GenerateFunc: func(_ context.Context, req *llm.Request) (*llm.Response, error) {
+			calls.Add(1)
+			return &llm.Response{Content: []llm.Part{llm.Text{Text: req.Messages[0].Text()}}, Cost: 0.002}, nil
+		},
+	}
+	res, err := Run(t.Context(), s, Options{Env: Env{Model: func(string) (llm.Model, error) { return m, nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 2 || len(res.Cases) != 3 || res.Cases[2].Error == "" || !strings.Contains(res.Summary.Stopped, "cost cap reached: spent $0.004") {
+		t.Fatalf("%d calls, stopped %q, cases %+v", calls.Load(), res.Summary.Stopped, res.Cases)
+	}
+}

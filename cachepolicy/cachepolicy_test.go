@@ -2,7 +2,6 @@ package cachepolicy_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -83,72 +82,59 @@ func hasMark(req *llm.Request) bool {
 	return false
 }
 
-// cachingModel imitates Anthropic's prompt cache: a breakpoint writes the
-// prefix up to it; a later request whose prefix up to one of its
-// breakpoints was written reads it. Tokens are words.
-type cachingModel struct {
-	written map[[32]byte]int
-	reads   []int
-}
-
-func (c *cachingModel) Name() string { return "anthropic/claude-sonnet-4-6" }
-
-func (c *cachingModel) Generate(_ context.Context, req *llm.Request) (*llm.Response, error) {
-	var h [32]byte
-	tokens, read := 0, 0
-	add := func(s string, cc *llm.CacheControl) {
-		h = sha256.Sum256(append(h[:], s...))
-		tokens += len(strings.Fields(s))
-		if cc != nil {
-			if _, ok := c.written[h]; ok {
-				read = tokens
-			}
-			c.written[h] = tokens
-		}
-	}
-	for _, t := range req.Tools {
-		add(t.Name+t.Description, t.Cache)
-	}
-	for _, s := range req.System {
-		add(s.Text, s.Cache)
-	}
-	for _, m := range req.Messages {
-		for _, p := range m.Parts {
-			// Like the API, the prefix's identity ignores the marks.
-			text := fmt.Sprintf("%T", p)
-			if t, ok := p.(llm.Text); ok {
-				text = t.Text
-			}
-			add(string(m.Role)+": "+text, llm.CacheOf(p))
-		}
-	}
-	c.reads = append(c.reads, read)
-	return &llm.Response{Content: []llm.Part{llm.Text{Text: "answer"}}, StopReason: llm.StopEndTurn,
-		Usage: llm.Usage{CacheReadTokens: read}}, nil
-}
-
-// In a multi-turn chat the cache-read tokens grow turn by turn: each turn
-// reads what the previous one wrote.
+// In a multi-turn chat through the Anthropic adapter and SDK, against the
+// emulator's prompt cache, the cache-read tokens grow turn by turn: each
+// turn reads what the previous one wrote, and writes only what is new.
 func TestCacheReadsGrow(t *testing.T) {
-	inner := &cachingModel{written: map[[32]byte]int{}}
-	m := cachepolicy.Middleware(cachepolicy.Options{})(llm.Funcs{Next: nil, NameFunc: inner.Name, GenerateFunc: inner.Generate})
-	req := &llm.Request{System: []llm.Text{{Text: longSystem}}}
+	srv := anthropictest.NewServer(t)
+	srv.EnableCache(cachepolicy.MinTokensFor("anthropic/claude-sonnet-4-6"))
+	claude := anthropic.New(anthropic.Options{APIKey: "sk-ant-test-0123456789", BaseURL: srv.URL}).Model("claude-sonnet-4-6")
+	// The emulator counts words; the planner must measure the same way.
+	m := cachepolicy.Middleware(cachepolicy.Options{Counter: emulatorCounter{}})(claude)
+	req := &llm.Request{System: []llm.Text{{Text: longSystem}}, MaxTokens: 100}
+	var usages []llm.Usage
 	for turn := range 5 {
 		req.Messages = append(req.Messages, llm.UserText(fmt.Sprintf("question %d %s", turn, strings.Repeat("detail ", 40))))
 		resp, err := m.Generate(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		usages = append(usages, resp.Usage)
 		req.Messages = append(req.Messages, llm.Assistant(resp.Content...))
 	}
-	if inner.reads[0] != 0 {
-		t.Errorf("first turn read %d cached tokens, want 0", inner.reads[0])
+	if u := usages[0]; u.CacheReadTokens != 0 || u.CacheWriteTokens == 0 {
+		t.Errorf("first turn: %+v, want a cache write and no read", u)
 	}
-	for i := 1; i < len(inner.reads); i++ {
-		if inner.reads[i] <= inner.reads[i-1] {
-			t.Errorf("cache reads per turn %v: turn %d does not read more than turn %d", inner.reads, i, i-1)
+	for i := 1; i < len(usages); i++ {
+		prev, u := usages[i-1], usages[i]
+		if u.CacheReadTokens <= prev.CacheReadTokens {
+			t.Errorf("turn %d read %d cached tokens, turn %d %d: reads must grow", i, u.CacheReadTokens, i-1, prev.CacheReadTokens)
+		}
+		// This turn reads exactly what the last one had in its prefix.
+		if want := prev.CacheReadTokens + prev.CacheWriteTokens; u.CacheReadTokens != want {
+			t.Errorf("turn %d read %d, want %d (what turn %d read and wrote)", i, u.CacheReadTokens, want, i-1)
+		}
+		if u.InputTokens > 20 {
+			t.Errorf("turn %d paid %d uncached input tokens; the breakpoints should cover all but the tail", i, u.InputTokens)
 		}
 	}
+}
+
+// emulatorCounter counts as anthropictest does.
+type emulatorCounter struct{}
+
+func (emulatorCounter) CountTokens(_ context.Context, req *llm.Request) (int, error) {
+	n := 0
+	for _, t := range req.Tools {
+		n += len(strings.Fields(t.Name + " " + t.Description))
+	}
+	for _, s := range req.System {
+		n += len(strings.Fields(s.Text))
+	}
+	for _, m := range req.Messages {
+		n += 3 + len(strings.Fields(m.Text()))
+	}
+	return n, nil
 }
 
 func TestMinTokensFor(t *testing.T) {

@@ -41,6 +41,9 @@ type Server struct {
 	batches    map[string]*batchState
 	batchOrder []string
 	batchPolls int
+	// The prompt cache of EnableCache (cache.go), under mu; nil when off.
+	cache    map[[32]byte]bool
+	cacheMin int
 
 	seq atomic.Int64 // numbers message, tool-use and request ids
 }
@@ -232,6 +235,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !scripted || resp == nil {
 		resp = echo(req, body)
 	}
+	resp = s.cacheUsage(resp, body)
 	msgID := resp.ID
 	if msgID == "" {
 		msgID = fmt.Sprintf("msg_emu_%06d", s.seq.Add(1))

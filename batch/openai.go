@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -247,11 +248,17 @@ func openaiResult(om *kopenai.Model, job *Job, ol openaiOutputLine) Result {
 	return r
 }
 
+// asLLMError returns the *llm.Error in err's chain (middleware may wrap
+// it), or one of kind KindOf(err), KindServer when that says nothing.
 func asLLMError(err error, provider string) *llm.Error {
-	if le, ok := err.(*llm.Error); ok {
+	if le, ok := errors.AsType[*llm.Error](err); ok {
 		return le
 	}
-	return &llm.Error{Kind: llm.KindServer, Provider: provider, Message: err.Error()}
+	kind := llm.KindOf(err)
+	if kind == "" {
+		kind = llm.KindServer
+	}
+	return &llm.Error{Kind: kind, Provider: provider, Message: llm.Redact(err.Error()), Err: err}
 }
 
 func (b openaiBackend) cancel(ctx context.Context, job *Job) error {

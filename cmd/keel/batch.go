@@ -218,7 +218,7 @@ func (a *app) batchLocal(ctx context.Context, items []batch.Item, model, hash st
 	defer a.onInterrupt(cancel)()
 	var tally batch.Counts
 	l := &batch.Local{Open: open, Model: model, Concurrency: conc, Prices: prices,
-		OnResult: func(r batch.Result) { count(&tally, r.Outcome) }}
+		OnResult: func(r batch.Result) { tallyOutcome(&tally, r.Outcome) }}
 	rs, err := l.RunFile(ctx, items, job.Output)
 	total := cost.USD(0)
 	for _, r := range rs {
@@ -235,7 +235,8 @@ func (a *app) batchLocal(ctx context.Context, items []batch.Item, model, hash st
 	return nil
 }
 
-func count(c *batch.Counts, o batch.Outcome) {
+// tallyOutcome counts one result in c.
+func tallyOutcome(c *batch.Counts, o batch.Outcome) {
 	switch o {
 	case batch.Succeeded:
 		c.Succeeded++
@@ -322,7 +323,7 @@ func (a *app) batchResults(ctx context.Context, args []string) error {
 	var c batch.Counts
 	var total cost.USD
 	for _, r := range rs {
-		count(&c, r.Outcome)
+		tallyOutcome(&c, r.Outcome)
 		total += r.Cost
 	}
 	a.notef("%d results: %d succeeded, %d errored, %d expired, %d canceled; $%.4f", len(rs), c.Succeeded, c.Errored, c.Expired, c.Canceled, total.Float())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keelai/keel/llm/llmtest"
 	"github.com/keelai/keel/llm/llmtest/openaitest"
+	"github.com/keelai/keel/store/postgres/pgtest"
 )
 
 // evalEnv is an environment with the echoing target server as the openai
@@ -185,5 +186,37 @@ func TestEvalUsageAndFileErrors(t *testing.T) {
 	}
 	if r := keel(t, env, "", "eval", "run", "--help"); r.code != 0 || !strings.Contains(r.stdout, "--max-cost") {
 		t.Errorf("help: %d %q", r.code, r.stdout)
+	}
+}
+
+// TestEvalOnPostgres stores runs in PostgreSQL when KEEL_DATABASE_URL is
+// set: a run is listed and shown from there, and nothing goes to the
+// embedded state file.
+func TestEvalOnPostgres(t *testing.T) {
+	url := pgtest.Schema(t)
+	target, judge := openaitest.NewServer(t), openaitest.NewServer(t)
+	for range 6 {
+		judge.Enqueue(verdict(4, "fine"))
+	}
+	env := evalEnv(t, target, judge)
+	env["KEEL_DATABASE_URL"] = url
+	r := keel(t, env, "", "eval", "run", "testdata/eval/support.yaml", "--json")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var run evalJSON
+	if err := json.Unmarshal([]byte(r.stdout), &run); err != nil {
+		t.Fatal(err)
+	}
+	r = keel(t, env, "", "eval", "show", run.ID, "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"reset-password"`) {
+		t.Fatalf("show: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(env["KEEL_DATA"], "keel.db")); err == nil {
+		t.Error("the run went to the embedded state file too")
+	}
+	delete(env, "KEEL_DATABASE_URL")
+	if r := keel(t, env, "", "eval", "show", run.ID); r.code != 1 {
+		t.Errorf("the embedded store has the run: exit %d", r.code)
 	}
 }

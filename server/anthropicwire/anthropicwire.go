@@ -277,6 +277,8 @@ func statusOf(k llm.ErrorKind) int {
 		return http.StatusBadRequest
 	case llm.KindRateLimited:
 		return http.StatusTooManyRequests
+	case llm.KindBudgetExceeded:
+		return http.StatusPaymentRequired
 	case llm.KindOverloaded:
 		return 529
 	case llm.KindTimeout:

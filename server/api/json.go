@@ -70,6 +70,8 @@ func statusForKind(k llm.ErrorKind) int {
 		return http.StatusBadRequest
 	case llm.KindRateLimited:
 		return http.StatusTooManyRequests
+	case llm.KindBudgetExceeded:
+		return http.StatusPaymentRequired
 	case llm.KindOverloaded:
 		return http.StatusServiceUnavailable
 	case llm.KindTimeout:

@@ -103,6 +103,10 @@ func statusForKind(k llm.ErrorKind) (int, string) {
 		return http.StatusNotFound, ""
 	case llm.KindRateLimited:
 		return http.StatusTooManyRequests, "rate_limit_exceeded"
+	case llm.KindBudgetExceeded:
+		// OpenAI answers a spent quota with 429 insufficient_quota, which
+		// clients retry in vain; 402 with the same code is not retried.
+		return http.StatusPaymentRequired, "insufficient_quota"
 	case llm.KindOverloaded:
 		return http.StatusServiceUnavailable, ""
 	case llm.KindTimeout:
@@ -126,6 +130,8 @@ func typeForStatus(status int) string {
 		return "not_found_error"
 	case status == http.StatusTooManyRequests:
 		return "rate_limit_error"
+	case status == http.StatusPaymentRequired:
+		return "insufficient_quota"
 	case status >= 500:
 		return "server_error"
 	}

@@ -175,6 +175,7 @@ func TestWriteErrorKinds(t *testing.T) {
 		{&llm.Error{Kind: llm.KindNotFound, Message: "gone"}, 404, `{"error":{"message":"gone","type":"not_found_error","param":null,"code":null}}`},
 		{&llm.Error{Kind: llm.KindContextLength, Status: 400, Message: "prompt is too long"}, 400, `{"error":{"message":"prompt is too long","type":"invalid_request_error","param":null,"code":"context_length_exceeded"}}`},
 		{&llm.Error{Kind: llm.KindRateLimited, Message: "slow"}, 429, `{"error":{"message":"slow","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}`},
+		{&llm.Error{Kind: llm.KindBudgetExceeded, Message: "spent"}, 402, `{"error":{"message":"spent","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`},
 		{&llm.Error{Kind: llm.KindOverloaded, Status: 529, Message: "Overloaded"}, 503, `{"error":{"message":"Overloaded","type":"server_error","param":null,"code":null}}`},
 		{&llm.Error{Kind: llm.KindServer, Status: 502, Message: "bad gateway"}, 502, `{"error":{"message":"bad gateway","type":"server_error","param":null,"code":null}}`},
 		{&llm.Error{Kind: llm.KindServer, Message: "boom"}, 500, `{"error":{"message":"boom","type":"server_error","param":null,"code":null}}`},

@@ -32,7 +32,8 @@ type Comparison struct {
 	// CI is the paired bootstrap 95% confidence interval of MeanDiff.
 	CI Interval `json:"ci"`
 	// Pairwise is set when a pairwise judge compared the outputs: then
-	// each case's Diff is the judge's preference for B, in [-1, 1].
+	// each case's Diff, MeanDiff and CI are the judge's preference for B,
+	// in [-1, 1], while A, B, MeanA and MeanB stay the graders' scores.
 	Pairwise bool `json:"pairwise,omitempty"`
 }
 

@@ -73,13 +73,14 @@ func WriteTable(w io.Writer, r *Result, cmp *Comparison) error {
 
 // WriteComparison prints a comparison's aggregate in a few lines.
 func WriteComparison(w io.Writer, c *Comparison) {
-	what := "mean score"
-	if c.Pairwise {
-		what = "pairwise preference"
-	}
 	fmt.Fprintf(w, "\n%s vs %s over %d paired cases: %d wins, %d losses, %d ties\n", c.RunB, c.RunA, len(c.Cases), c.Wins, c.Losses, c.Ties)
-	fmt.Fprintf(w, "%s %.3f -> %.3f, difference %+.3f, 95%% CI [%+.3f, %+.3f] (paired bootstrap, %d resamples)\n",
-		what, c.MeanA, c.MeanB, c.MeanDiff, c.CI.Low, c.CI.High, c.CI.Resamples)
+	if c.Pairwise {
+		fmt.Fprintf(w, "pairwise judge's preference for %s (each pair judged in both orders): mean %+.3f, 95%% CI [%+.3f, %+.3f] (paired bootstrap, %d resamples)\n",
+			c.RunB, c.MeanDiff, c.CI.Low, c.CI.High, c.CI.Resamples)
+	} else {
+		fmt.Fprintf(w, "mean score %.3f -> %.3f, difference %+.3f, 95%% CI [%+.3f, %+.3f] (paired bootstrap, %d resamples)\n",
+			c.MeanA, c.MeanB, c.MeanDiff, c.CI.Low, c.CI.High, c.CI.Resamples)
+	}
 	if len(c.OnlyA)+len(c.OnlyB) > 0 {
 		fmt.Fprintf(w, "not paired (missing or errored): %d in %s, %d in %s\n", len(c.OnlyA), c.RunA, len(c.OnlyB), c.RunB)
 	}

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -188,7 +189,7 @@ func sortedKeys(m map[string]bool) []string {
 // passes. Errors always fail: a case that could not be graded is not a pass.
 // cmp, when not nil, is the comparison with a baseline (baseline A, this run
 // B), checked against MaxRegression.
-func (r *Result) Gate(cmp *Comparison) []string {
+func (r *Result) Gate(c *Comparison) []string {
 	var out []string
 	sm := r.Summary
 	if sm.Stopped != "" {
@@ -213,11 +214,11 @@ func (r *Result) Gate(cmp *Comparison) []string {
 			}
 		}
 	}
-	if cmp != nil && sm.Thresh.MaxRegression != nil {
+	if c != nil && sm.Thresh.MaxRegression != nil {
 		lim := *sm.Thresh.MaxRegression
-		if cmp.MeanDiff < -lim && cmp.CI.High < 0 {
+		if c.MeanDiff < -lim && c.CI.High < 0 {
 			out = append(out, fmt.Sprintf("regression against %s: mean score %+.3f (95%% CI %+.3f to %+.3f) is beyond the limit -%.3f",
-				cmp.RunA, cmp.MeanDiff, cmp.CI.Low, cmp.CI.High, lim))
+				c.RunA, c.MeanDiff, c.CI.Low, c.CI.High, lim))
 		}
 	}
 	return out
@@ -275,10 +276,7 @@ func (t Target) describe() string {
 	case t.Prompt != "":
 		parts = append(parts, "prompt "+t.Prompt)
 	case t.RAG != nil:
-		s := fmt.Sprintf("rag %s k=%d", t.RAG.Collection, max(t.RAG.K, 0))
-		if t.RAG.K == 0 {
-			s = fmt.Sprintf("rag %s k=%d", t.RAG.Collection, defaultK)
-		}
+		s := fmt.Sprintf("rag %s k=%d", t.RAG.Collection, cmp.Or(t.RAG.K, defaultK))
 		if t.RAG.Mode != "" {
 			s += " " + t.RAG.Mode
 		}

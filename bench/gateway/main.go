@@ -32,7 +32,10 @@
 // CPU per request is the target process's utime+stime over the
 // concurrency -c phase (from /proc/PID/stat before and after it) divided by
 // the requests answered in it. Peak memory is VmHWM from /proc/PID/status
-// at the end. Both need Linux.
+// at the end, with the resident set split into anonymous memory (heap,
+// stacks) and file pages (the executable's code and read-only data: shared,
+// clean, droppable); keel's is also read once it has started, before any
+// request. Both need Linux.
 //
 // -peer measures another gateway the same way: start it in front of the
 // mock (fix the mock's address with -mock-addr), and give the URL of its
@@ -140,6 +143,10 @@ func bench(ctx context.Context, o options) error {
 		return err
 	}
 	defer stopChild(k.cmd)
+	idle, err := memoryOf(k.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
 
 	targets := []target{
 		{Name: "direct", URL: "http://" + mockAddr + "/v1/chat/completions", Model: "gpt-bench", PID: mock.Process.Pid},
@@ -200,7 +207,7 @@ func bench(ctx context.Context, o options) error {
 		}
 	}
 
-	report(os.Stdout, o, targets, res, mem, took, check)
+	report(os.Stdout, o, targets, res, mem, idle, took, check)
 	return nil
 }
 

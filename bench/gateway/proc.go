@@ -52,8 +52,11 @@ func parseStat(b []byte) (time.Duration, error) {
 	return time.Duration(ticks) * clockTick, nil
 }
 
-// memory is a process's resident set now and at its peak (VmRSS, VmHWM).
-type memory struct{ RSS, Peak int64 }
+// memory is a process's resident set now and at its peak (VmRSS, VmHWM),
+// and what it is made of now: anonymous memory (heap, stacks) and pages of
+// files (mostly the executable's own code and read-only data, shared and
+// clean, which the kernel may drop and read again).
+type memory struct{ RSS, Peak, Anon, File int64 }
 
 func memoryOf(pid int) (memory, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -63,7 +66,7 @@ func memoryOf(pid int) (memory, error) {
 	return parseStatus(b)
 }
 
-// parseStatus reads VmRSS and VmHWM ("VmHWM:	  12345 kB") in bytes.
+// parseStatus reads VmRSS, VmHWM, RssAnon and RssFile ("VmHWM:	  12345 kB") in bytes.
 func parseStatus(b []byte) (memory, error) {
 	var m memory
 	var seen int
@@ -74,6 +77,10 @@ func parseStatus(b []byte) (memory, error) {
 			dst = &m.RSS
 		case bytes.HasPrefix(line, []byte("VmHWM:")):
 			dst = &m.Peak
+		case bytes.HasPrefix(line, []byte("RssAnon:")):
+			dst = &m.Anon
+		case bytes.HasPrefix(line, []byte("RssFile:")):
+			dst = &m.File
 		default:
 			continue
 		}
@@ -88,8 +95,8 @@ func parseStatus(b []byte) (memory, error) {
 		*dst = kb << 10
 		seen++
 	}
-	if seen != 2 {
-		return memory{}, fmt.Errorf("proc status: VmRSS or VmHWM missing")
+	if seen != 4 {
+		return memory{}, fmt.Errorf("proc status: want VmRSS, VmHWM, RssAnon and RssFile, found %d of them", seen)
 	}
 	return m, nil
 }

@@ -30,7 +30,7 @@ func rows(conc int) []row {
 	}
 }
 
-func report(w io.Writer, o options, targets []target, res map[key][]result, mem map[string]memory, took time.Duration, check string) {
+func report(w io.Writer, o options, targets []target, res map[key][]result, mem map[string]memory, idle memory, took time.Duration, check string) {
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "\n%d repetitions (medians), %d requests per c=1 phase, %v per c=%d phase, %v in all; %d CPUs (GOMAXPROCS %d), host %s, %s.\n",
 		o.reps, o.n, o.duration, o.conc, took.Round(time.Second), runtime.NumCPU(), runtime.GOMAXPROCS(0), host, time.Now().UTC().Format("2006-01-02 15:04 MST"))
@@ -62,29 +62,28 @@ func report(w io.Writer, o options, targets []target, res map[key][]result, mem 
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "Peak resident memory (VmHWM): ")
-	for i, t := range targets {
+	fmt.Fprintf(w, "| memory (MB) | peak resident (VmHWM) | resident at the end | of which anonymous | of which file pages |\n|---|---:|---:|---:|---:|\n")
+	for _, t := range targets {
 		if m, ok := mem[t.Name]; ok {
-			if i > 0 {
-				fmt.Fprint(w, ", ")
-			}
-			fmt.Fprintf(w, "%s %.1f MB", t.Name, float64(m.Peak)/(1<<20))
+			fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.1f |\n", t.Name, mb(m.Peak), mb(m.RSS), mb(m.Anon), mb(m.File))
 		}
 	}
-	fmt.Fprintf(w, ".\n%s\n\n", check)
+	fmt.Fprintf(w, "\nkeel after start, before any request: %.1f MB resident, %.1f MB anonymous, %.1f MB file pages.\n%s\n\n", mb(idle.RSS), mb(idle.Anon), mb(idle.File), check)
 
 	// The targets of issue 7, read from the non-streamed figures.
 	p50 := func(name string) float64 { return medianOf(res[key{name, false, 1}], rows(o.conc)[0].f) }
 	added := p50("keel") - p50("direct")
 	rps := medianOf(res[key{"keel", false, o.conc}], result.perSec)
 	cpu := medianOf(res[key{"keel", false, o.conc}], rows(o.conc)[4].f)
-	peak := float64(mem["keel"].Peak) / (1 << 20)
+	peak := mb(mem["keel"].Peak)
 	fmt.Fprintf(w, "| target | wanted | keel | |\n|---|---:|---:|---|\n")
 	fmt.Fprintf(w, "| added latency p50, c=1 | ≤ 250 µs | %.0f µs | %s |\n", added, met(added <= 250))
 	fmt.Fprintf(w, "| throughput, c=%d | ≥ 10,000 req/s | %s req/s | %s |\n", o.conc, num(rps), met(rps >= 10000))
 	fmt.Fprintf(w, "| CPU per request | ≤ 100 µs | %.0f µs | %s |\n", cpu, met(cpu <= 100))
 	fmt.Fprintf(w, "| peak resident memory | < 50 MB | %.1f MB | %s |\n", peak, met(peak < 50))
 }
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
 func met(ok bool) string {
 	if ok {

@@ -34,6 +34,11 @@ func (e Estimator) CountTokens(_ context.Context, req *llm.Request) (int, error)
 	return int(float64(n)*e.Scale + 0.999), nil
 }
 
+func (e Estimator) split(req *llm.Request) (int, []int, func(int) int) {
+	fixed, per := splitRequest(e.Encoding.Count, req)
+	return fixed, per, func(n int) int { return int(float64(n)*e.Scale + 0.999) }
+}
+
 // CounterFor returns the best counter for model m: the exact OpenAI
 // encoding for OpenAI models (and OpenAI-compatible servers, for which it
 // is a close estimate); for models that count with their provider

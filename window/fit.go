@@ -17,6 +17,9 @@ import (
 // unchanged, when it fits. When even the newest user turn does not fit,
 // the error is an *llm.Error of kind KindContextLength.
 func Fit(ctx context.Context, c Counter, req *llm.Request, budget, pin int) (fitted *llm.Request, dropped int, err error) {
+	if s, ok := c.(splitter); ok {
+		return fitSplit(s, req, budget, pin)
+	}
 	n, err := c.CountTokens(ctx, req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("window: counting tokens: %w", err)
@@ -56,6 +59,42 @@ func Fit(ctx context.Context, c Counter, req *llm.Request, budget, pin int) (fit
 		return nil, 0, tooLarge(last, budget, "the newest user turn alone is too large")
 	}
 	return window(starts[i]), starts[i] - pinEnd, nil
+}
+
+// splitter is implemented by the offline counters, whose count of a
+// request is a fixed part (system prompt, tools, schema, framing) plus one
+// count per message, scaled by total. Fit then encodes each message once
+// instead of re-encoding a window of a long conversation at every step of
+// its search: a 100k-token history is tokenised once, not log₂(turns)
+// times, on every call of a chat.
+type splitter interface {
+	split(req *llm.Request) (fixed int, perMessage []int, total func(int) int)
+}
+
+// fitSplit is Fit for a splitter: the same windows, from sums.
+func fitSplit(s splitter, req *llm.Request, budget, pin int) (*llm.Request, int, error) {
+	fixed, per, total := s.split(req)
+	// suffix[i] is the count of messages i and after.
+	suffix := make([]int, len(per)+1)
+	for i := len(per) - 1; i >= 0; i-- {
+		suffix[i] = suffix[i+1] + per[i]
+	}
+	if n := total(fixed + suffix[0]); n <= budget {
+		return req, 0, nil
+	}
+	pinEnd, starts := boundaries(req.Messages, pin)
+	if len(starts) == 0 {
+		return nil, 0, tooLarge(total(fixed+suffix[0]), budget, "no user turn can be dropped")
+	}
+	pinned := suffix[0] - suffix[pinEnd]
+	count := func(start int) int { return total(fixed + pinned + suffix[start]) }
+	i := sort.Search(len(starts), func(i int) bool { return count(starts[i]) <= budget })
+	if i == len(starts) {
+		return nil, 0, tooLarge(count(starts[len(starts)-1]), budget, "the newest user turn alone is too large")
+	}
+	w := req.Clone()
+	w.Messages = append(w.Messages[:pinEnd:pinEnd], req.Messages[starts[i]:]...)
+	return w, starts[i] - pinEnd, nil
 }
 
 func tooLarge(n, budget int, why string) error {

@@ -318,3 +318,66 @@ func mustEnc(t *testing.T) *Encoding {
 	}
 	return e
 }
+
+// onlyCount hides a counter's split, so Fit takes its general path.
+type onlyCount struct{ c Counter }
+
+func (o onlyCount) CountTokens(ctx context.Context, req *llm.Request) (int, error) {
+	return o.c.CountTokens(ctx, req)
+}
+
+// The offline counters' fast path (each message counted once) chooses the
+// same window, and the same errors, as counting whole windows.
+func TestFitSplitMatchesCounting(t *testing.T) {
+	enc, err := GetEncoding(O200K)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 11))
+	for _, c := range []Counter{OpenAICounter{Encoding: enc}, Estimator{Scale: 1.25, Encoding: enc}} {
+		for range 100 {
+			req := &llm.Request{System: []llm.Text{{Text: "system prompt"}}, Messages: conversation(r)}
+			full, _ := c.CountTokens(t.Context(), req)
+			budget := 1 + r.IntN(full+20)
+			pin := r.IntN(3)
+			fast, fastDropped, fastErr := Fit(t.Context(), c, req, budget, pin)
+			slow, slowDropped, slowErr := Fit(t.Context(), onlyCount{c}, req, budget, pin)
+			if (fastErr == nil) != (slowErr == nil) || fastDropped != slowDropped {
+				t.Fatalf("budget %d pin %d: split gave %d dropped, %v; counting %d, %v", budget, pin, fastDropped, fastErr, slowDropped, slowErr)
+			}
+			if fastErr == nil && len(fast.Messages) != len(slow.Messages) {
+				t.Fatalf("budget %d: %d messages kept by the split, %d by counting", budget, len(fast.Messages), len(slow.Messages))
+			}
+		}
+	}
+}
+
+// BenchmarkFitLongChat fits a 200-turn chat (about 60k tokens) into half
+// its size: with the split, and by counting windows (the general path).
+func BenchmarkFitLongChat(b *testing.B) {
+	enc, err := GetEncoding(O200K)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var msgs []llm.Message
+	for i := range 200 {
+		msgs = append(msgs, llm.UserText(fmt.Sprintf("question %d: %s", i, strings.Repeat("how does the window keep the newest turns? ", 3))),
+			llm.AssistantText(strings.Repeat("It drops the oldest turns first and keeps the system prompt. ", 20)))
+	}
+	msgs = append(msgs, llm.UserText("last"))
+	req := &llm.Request{System: []llm.Text{{Text: "You are terse."}}, Messages: msgs}
+	c := OpenAICounter{Encoding: enc}
+	full, _ := c.CountTokens(context.Background(), req)
+	for _, bc := range []struct {
+		name string
+		c    Counter
+	}{{"split", c}, {"counting", onlyCount{c}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := Fit(context.Background(), bc.c, req, full/2, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -141,6 +141,28 @@ func (c OpenAICounter) CountTokens(_ context.Context, req *llm.Request) (int, er
 	return countRequest(c.Encoding.Count, req), nil
 }
 
+func (c OpenAICounter) split(req *llm.Request) (int, []int, func(int) int) {
+	fixed, per := splitRequest(c.Encoding.Count, req)
+	return fixed, per, func(n int) int { return n }
+}
+
+// splitRequest is countRequest in two parts, which add up to it: what does
+// not depend on the messages, and each message's count.
+func splitRequest(count func(string) int, req *llm.Request) (fixed int, perMessage []int) {
+	rest := *req
+	rest.Messages = nil
+	fixed = countRequest(count, &rest)
+	perMessage = make([]int, len(req.Messages))
+	for i, m := range req.Messages {
+		perMessage[i] = messageTokens(count, m)
+	}
+	return fixed, perMessage
+}
+
+func messageTokens(count func(string) int, m llm.Message) int {
+	return tokensPerMessage + count(string(m.Role)) + countParts(count, m.Parts)
+}
+
 // countRequest adds up a request's text with count, plus framing, tool
 // definitions (their JSON), images by size, and the output schema.
 func countRequest(count func(string) int, req *llm.Request) int {
@@ -152,7 +174,7 @@ func countRequest(count func(string) int, req *llm.Request) int {
 		}
 	}
 	for _, m := range req.Messages {
-		n += tokensPerMessage + count(string(m.Role)) + countParts(count, m.Parts)
+		n += messageTokens(count, m)
 	}
 	for _, t := range req.Tools {
 		n += count(t.Name) + count(t.Description) + count(string(t.InputSchema)) + tokensPerMessage

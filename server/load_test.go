@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -242,4 +243,40 @@ func TestShutdownGraceOverCutsStreams(t *testing.T) {
 	}
 	e2.stop()
 	<-done // returns (cut or answered with an error) instead of hanging for an hour
+}
+
+// TestBodyTimeoutDoesNotCutStreams: the body deadline ends with the body;
+// a stream may last far longer.
+func TestBodyTimeoutDoesNotCutStreams(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: func(c *config.Config) { c.Server.BodyTimeout = 50 * time.Millisecond }})
+	e.openai.Enqueue(llmtest.WireReply{
+		Fault:    llmtest.Fault{Drip: 60 * time.Millisecond},
+		Response: &llm.Response{Content: []llm.Part{llm.Text{Text: "slow"}}, StopReason: llm.StopEndTurn},
+	})
+	ok, err := streamChat(context.Background(), http.DefaultClient, e.URL, "slow")
+	if err != nil || !ok {
+		t.Errorf("a stream outliving the body timeout was cut: ok=%v err=%v", ok, err)
+	}
+}
+
+// TestStalledBodyIsCut: a client that sends part of a body and stalls is
+// cut off after the body timeout instead of holding its connection.
+func TestStalledBodyIsCut(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: func(c *config.Config) {
+		c.Server.ReadHeaderTimeout = 50 * time.Millisecond
+		c.Server.BodyTimeout = 50 * time.Millisecond
+	}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\":")
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // a failure, not a hang
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Errorf("the server kept a stalled body's connection open: %v", err)
+	}
+	if n := len(e.openai.Requests()); n != 0 {
+		t.Errorf("a partial body reached the upstream")
+	}
 }

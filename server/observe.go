@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -191,33 +189,3 @@ func (w *recorder) Flush() {
 }
 
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// deadlineBody bounds the time a client may take to send its body. The
-// http.Server's ReadTimeout cannot do it: it would also cut a stream that
-// outlives it, since the server keeps reading the connection after the
-// body. So the deadline is set when the handler starts and lifted once the
-// body has been read to its end.
-type deadlineBody struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-func newDeadlineBody(w http.ResponseWriter, body io.ReadCloser, timeout time.Duration, now time.Time) io.ReadCloser {
-	rc := http.NewResponseController(w)
-	if err := rc.SetReadDeadline(now.Add(timeout)); err != nil {
-		return body // not a plain connection (HTTP/2 handles its own)
-	}
-	return &deadlineBody{ReadCloser: body, rc: rc}
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.done {
-		b.done = true
-		if errors.Is(err, io.EOF) {
-			b.rc.SetReadDeadline(time.Time{})
-		}
-	}
-	return n, err
-}

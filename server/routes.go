@@ -77,7 +77,6 @@ type routeDeps struct {
 // authenticated route.
 func (s *Server) routes(d routeDeps) http.Handler {
 	maxBody := cmp.Or(s.cfg.Limits.MaxRequestBytes, DefaultMaxRequestBytes)
-	bodyTimeout := cmp.Or(s.cfg.Server.BodyTimeout, DefaultBodyTimeout)
 	oa := openaiwire.New(s.models, d.embeddings, openaiwire.Options{MaxRequestBytes: maxBody})
 	an := anthropicwire.New(s.models, anthropicwire.Options{MaxRequestBytes: maxBody})
 	defaultModel, _ := s.models.res.Default()
@@ -87,7 +86,7 @@ func (s *Server) routes(d routeDeps) http.Handler {
 	})
 
 	g := func(f format, limit int64, h http.Handler) http.Handler {
-		return s.guard(f, limit, bodyTimeout, h)
+		return s.guard(f, limit, h)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/chat/completions", g(formatOpenAI, maxBody, oa))
@@ -121,7 +120,7 @@ func (s *Server) routes(d routeDeps) http.Handler {
 
 // guard authenticates a request, applies its key's limits and bounds its
 // body (limit < 0: the handler bounds it; 0: no body expected).
-func (s *Server) guard(f format, limit int64, bodyTimeout time.Duration, next http.Handler) http.Handler {
+func (s *Server) guard(f format, limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, key, err := s.auth.authenticate(r)
 		if err != nil {
@@ -143,9 +142,6 @@ func (s *Server) guard(f format, limit int64, bodyTimeout time.Duration, next ht
 		}
 		if limit > 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
-		}
-		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-			r.Body = newDeadlineBody(w, r.Body, bodyTimeout, time.Now())
 		}
 		next.ServeHTTP(w, r.WithContext(backend.WithCaller(r.Context(), caller)))
 	})

@@ -246,15 +246,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// starts the shutdown, which must let streams finish first.
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
+	headers := cmp.Or(s.cfg.Server.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: cmp.Or(s.cfg.Server.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		IdleTimeout:       cmp.Or(s.cfg.Server.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    cmp.Or(s.cfg.Server.MaxHeaderBytes, DefaultMaxHeaderBytes),
-		// No ReadTimeout or WriteTimeout: they would bound a stream's
-		// whole life. Bodies get their own deadline (limitBody).
-		BaseContext: func(net.Listener) context.Context { return base },
-		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: headers,
+		// ReadTimeout bounds headers and body together; net/http lifts
+		// the read deadline once the body has been read, so it never
+		// cuts a stream. No WriteTimeout: it would bound a stream's
+		// whole life.
+		ReadTimeout:    headers + cmp.Or(s.cfg.Server.BodyTimeout, DefaultBodyTimeout),
+		IdleTimeout:    cmp.Or(s.cfg.Server.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes: cmp.Or(s.cfg.Server.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		BaseContext:    func(net.Listener) context.Context { return base },
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

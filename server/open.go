@@ -19,8 +19,18 @@ const StateFile = "keel.db"
 // the embedded SQLite store at $KEEL_DATA/keel.db. `keel serve` and
 // `keel keys` both use it, so keys created by one are seen by the other.
 func OpenState(ctx context.Context, cfg *config.Config) (state.Store, error) {
+	// Each branch returns a nil interface on failure, not a nil pointer
+	// wrapped in one, so that a caller checking the store sees nil.
 	if cfg.Storage.DatabaseURL != "" {
-		return postgres.Open(ctx, cfg.Storage.DatabaseURL.Reveal())
+		st, err := postgres.Open(ctx, cfg.Storage.DatabaseURL.Reveal())
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	}
-	return sqlite.OpenState(ctx, filepath.Join(cfg.Storage.Data, StateFile))
+	st, err := sqlite.OpenState(ctx, filepath.Join(cfg.Storage.Data, StateFile))
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }

@@ -7,12 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/keelai/keel/server"
 	"github.com/keelai/keel/store/redis"
-	"github.com/keelai/keel/store/sqlite"
 )
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
@@ -62,14 +60,21 @@ SIGTERM stops it gracefully: open streams get server.shutdown_timeout to end.`)
 		return err
 	}
 	defer st.Close()
-	rs, err := sqlite.Open(ctx, filepath.Join(cfg.Storage.Data, server.StateFile), sqlite.Options{})
+	// Collections: the embedded store beside the state, or Weaviate; with
+	// rag.embedder, uploads get vectors and chats retrieve hybrid.
+	rs, err := a.ragStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
+	emb, closeEmb, err := a.embedder(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeEmb.Close()
 
 	opts := server.Options{
-		Config: cfg, Resolver: res, Getenv: a.getenv, State: st, RAG: rs,
+		Config: cfg, Resolver: res, Getenv: a.getenv, State: st, RAG: rs, Embedder: emb,
 		Logger: slog.New(slog.NewJSONHandler(a.stderr, nil)),
 	}
 	if u := cfg.Storage.RedisURL.Reveal(); u != "" {

@@ -51,8 +51,12 @@ func WriteTable(w io.Writer, r *Result, cmp *Comparison) error {
 	}
 	s := r.Summary
 	fmt.Fprintf(w, "\nrun %s  suite %s  %s\n", r.ID, r.Suite, s.Target)
-	fmt.Fprintf(w, "%d cases x %d repeats: %d passed (%.1f%%), %d errors, mean score %.3f, cost %s, latency p50 %d ms p95 %d ms, %d cache hits\n",
-		s.Cases, s.Repeats, s.Passed, 100*s.PassRate, s.Errors, s.MeanScore, s.Cost, s.LatencyMS.P50, s.LatencyMS.P95, s.CacheHits)
+	latency := fmt.Sprintf("latency p50 %d ms p95 %d ms", s.LatencyMS.P50, s.LatencyMS.P95)
+	if s.Batch {
+		latency = "run as a batch (batch prices, no latency)"
+	}
+	fmt.Fprintf(w, "%d cases x %d repeats: %d passed (%.1f%%), %d errors, mean score %.3f, cost %s, %s, %d cache hits\n",
+		s.Cases, s.Repeats, s.Passed, 100*s.PassRate, s.Errors, s.MeanScore, s.Cost, latency, s.CacheHits)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "GRADER\tTYPE\tMEAN\tPASS RATE\tERRORS\tTHRESHOLD")
 	for _, g := range s.Graders {

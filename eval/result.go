@@ -79,9 +79,12 @@ type Summary struct {
 	LatencyMS LatencySummary  `json:"latency_ms"`
 	CacheHits int             `json:"cache_hits"`
 	Stopped   string          `json:"stopped,omitempty"`
-	Thresh    Thresholds      `json:"thresholds"`
-	Models    []string        `json:"models,omitempty"`
-	Prompts   []string        `json:"prompt_versions,omitempty"`
+	// Batch says the target's calls ran as one batch: their cost is at
+	// batch prices and they have no latency.
+	Batch   bool       `json:"batch,omitempty"`
+	Thresh  Thresholds `json:"thresholds"`
+	Models  []string   `json:"models,omitempty"`
+	Prompts []string   `json:"prompt_versions,omitempty"`
 }
 
 // GraderSummary aggregates one grader over a run.
@@ -103,7 +106,7 @@ type LatencySummary struct {
 
 // summarize fills r.Summary from r.Cases.
 func (r *Result) summarize(s *Suite) {
-	sum := Summary{Target: r.Summary.Target, Cases: len(s.Cases), Repeats: s.repeats(), Thresh: s.Thresholds, Stopped: r.Summary.Stopped}
+	sum := Summary{Target: r.Summary.Target, Cases: len(s.Cases), Repeats: s.repeats(), Thresh: s.Thresholds, Stopped: r.Summary.Stopped, Batch: r.Summary.Batch}
 	gs := make([]GraderSummary, len(s.Graders))
 	sums := make([]float64, len(s.Graders))
 	passes := make([]int, len(s.Graders))
@@ -163,7 +166,7 @@ func (r *Result) summarize(s *Suite) {
 	}
 	sum.Graders = gs
 	slices.Sort(lat)
-	if len(lat) > 0 {
+	if len(lat) > 0 && !sum.Batch {
 		sum.LatencyMS = LatencySummary{P50: percentile(lat, 0.5), P95: percentile(lat, 0.95), Max: lat[len(lat)-1]}
 	}
 	sum.Models = sortedKeys(models)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keelai/keel/batch"
 	"github.com/keelai/keel/cost"
 	"github.com/keelai/keel/llm"
 	"github.com/keelai/keel/store/state"
@@ -32,6 +33,15 @@ type Options struct {
 	ID string
 	// Now tells the time of the run (default time.Now).
 	Now func() time.Time
+	// Batch, when set, runs the target's model calls as one batch (a
+	// batch.Manager at the providers' batch prices, or a batch.Local) when
+	// the target makes one call per case: a model with a system prompt or
+	// a prompt file. Every case and repeat is rendered first, the batch
+	// is run, and the answers are graded as a direct run's would be; judge
+	// graders still call their models directly. Batched cases record no
+	// latency, so a suite with a latency grader is refused
+	// (ErrBatchLatency). RAG and agent targets ignore Batch.
+	Batch batch.Runner
 }
 
 // saveEvery bounds how often a progressing run is written: each save
@@ -52,6 +62,13 @@ func Run(ctx context.Context, s *Suite, opts Options) (*Result, error) {
 	tgt, err := newRunner(s, opts.Env)
 	if err != nil {
 		return nil, err
+	}
+	bt, batched := tgt.(batchable)
+	batched = batched && opts.Batch != nil
+	if batched {
+		if err := checkBatch(s); err != nil {
+			return nil, err
+		}
 	}
 	k := defaultK
 	if s.Target.RAG != nil && s.Target.RAG.K > 0 {
@@ -74,13 +91,22 @@ func Run(ctx context.Context, s *Suite, opts Options) (*Result, error) {
 	}
 	r := &run{
 		suite: s, target: tgt, graders: graders, store: opts.Store, progress: opts.Progress,
-		res: &Result{ID: id, Suite: s.Name, CreatedAt: now().UTC(), Summary: Summary{Target: s.Target.describe()}},
+		res: &Result{ID: id, Suite: s.Name, CreatedAt: now().UTC(), Summary: Summary{Target: s.Target.describe(), Batch: batched}},
 	}
 	conc := cmp.Or(opts.Concurrency, s.Concurrency, 4)
 	if maxCost := cmp.Or(opts.MaxCost, s.MaxCost); maxCost > 0 {
 		r.maxCost = cost.Dollars(maxCost)
 		r.budget = cost.NewBudget("eval "+s.Name, r.maxCost, cost.BudgetOptions{})
 		ctx = cost.WithBudget(ctx, r.budget)
+	}
+	if batched {
+		// The whole batch is sent at once, so the cost cap cannot stop it
+		// part way; it still stops the judges of the grading below.
+		p, err := runBatch(ctx, s, bt, opts.Batch)
+		if err != nil {
+			return nil, err
+		}
+		r.target = p
 	}
 
 	type job struct{ index, repeat int }

@@ -90,6 +90,7 @@ func newRunner(s *Suite, env Env) (runner, error) {
 		return nil, fmt.Errorf("target.input: %w", err)
 	}
 	var model llm.Model
+	var modelName string
 	open := func(name string) error {
 		if env.Model == nil {
 			return errors.New("target: no way to open models")
@@ -98,7 +99,7 @@ func newRunner(s *Suite, env Env) (runner, error) {
 		if err != nil {
 			return fmt.Errorf("target model %s: %w", name, err)
 		}
-		model = m
+		model, modelName = m, name
 		return nil
 	}
 	switch {
@@ -121,7 +122,7 @@ func newRunner(s *Suite, env Env) (runner, error) {
 		if err := open(name); err != nil {
 			return nil, err
 		}
-		return &promptTarget{p: p, model: model, t: t}, nil
+		return &promptTarget{p: p, model: model, name: modelName, t: t}, nil
 	case t.RAG != nil:
 		if env.Retriever == nil {
 			return nil, errors.New("target.rag: no store to retrieve from")
@@ -147,7 +148,7 @@ func newRunner(s *Suite, env Env) (runner, error) {
 		if err := open(t.Model); err != nil {
 			return nil, err
 		}
-		return &modelTarget{model: model, t: t, input: input}, nil
+		return &modelTarget{model: model, name: modelName, t: t, input: input}, nil
 	}
 }
 
@@ -210,34 +211,55 @@ func generate(ctx context.Context, m llm.Model, req *llm.Request, out *Output) e
 
 type modelTarget struct {
 	model llm.Model
+	name  string // as the suite names it, for batch items
 	t     Target
 	input *template.Template
 }
 
 func (m *modelTarget) run(ctx context.Context, c *Case, repeat int) (*Output, error) {
-	in, err := renderInput(m.input, c)
+	req, out, err := m.prepare(c, repeat)
 	if err != nil {
 		return nil, err
+	}
+	return out, generate(ctx, m.model, req, out)
+}
+
+func (m *modelTarget) modelName() string { return m.name }
+
+func (m *modelTarget) prepare(c *Case, repeat int) (*llm.Request, *Output, error) {
+	in, err := renderInput(m.input, c)
+	if err != nil {
+		return nil, nil, err
 	}
 	req := &llm.Request{Messages: []llm.Message{llm.UserText(in)}, Temperature: m.t.Temperature, MaxTokens: m.t.MaxTokens}
 	if m.t.System != "" {
 		req.System = []llm.Text{{Text: m.t.System}}
 	}
 	tag(req, repeat)
-	out := &Output{Input: in, Model: m.model.Name()}
-	return out, generate(ctx, m.model, req, out)
+	return req, &Output{Input: in, Model: m.model.Name()}, nil
 }
 
 type promptTarget struct {
 	p     *prompt.Prompt
 	model llm.Model
+	name  string // as the suite (or the prompt file) names it, for batch items
 	t     Target
 }
 
 func (pt *promptTarget) run(ctx context.Context, c *Case, repeat int) (*Output, error) {
+	req, out, err := pt.prepare(c, repeat)
+	if err != nil {
+		return nil, err
+	}
+	return out, generate(ctx, pt.model, req, out)
+}
+
+func (pt *promptTarget) modelName() string { return pt.name }
+
+func (pt *promptTarget) prepare(c *Case, repeat int) (*llm.Request, *Output, error) {
 	req, err := pt.p.Render(c.Vars)
 	if err != nil {
-		return nil, fmt.Errorf("case %s: %w", c.ID, err)
+		return nil, nil, fmt.Errorf("case %s: %w", c.ID, err)
 	}
 	if pt.t.Temperature != nil {
 		req.Temperature = pt.t.Temperature
@@ -250,7 +272,7 @@ func (pt *promptTarget) run(ctx context.Context, c *Case, repeat int) (*Output, 
 	if len(req.Messages) > 0 {
 		out.Input = req.Messages[len(req.Messages)-1].Text()
 	}
-	return out, generate(ctx, pt.model, req, out)
+	return req, out, nil
 }
 
 type ragTarget struct {

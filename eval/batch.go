@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -126,10 +127,9 @@ func runBatch(ctx context.Context, s *Suite, t batchable, b batch.Runner) (*pref
 			p.errs[k] = fmt.Errorf("batch item %s %s: %w", id, r.Outcome, cause)
 		default:
 			out.Text = r.Response.Text()
-			out.Model = r.Response.Model
-			if out.Model == "" {
-				out.Model = r.Model
-			}
+			// The provider/model name, as the CLI's stack stamps a direct
+			// call's answer.
+			out.Model = cmp.Or(r.Model, r.Response.Model, out.Model)
 			out.Usage = r.Response.Usage
 			out.Cost = r.Cost // at the batch price
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/keelai/keel/batch"
 	"github.com/keelai/keel/eval"
 	"github.com/keelai/keel/llm"
 	"github.com/keelai/keel/middleware/callinfo"
@@ -71,7 +72,11 @@ Run evaluation suites and gate deploys on them (see docs/evaluation.md).
 
 Runs are stored in the embedded store ($KEEL_DATA/keel.db) or in PostgreSQL when KEEL_DATABASE_URL
 is set. Model responses are cached in $KEEL_DATA/`+evalCacheFile+` keyed on the request and the
-repeat index: repeats are real repeats, and re-running an unchanged suite is free.`)
+repeat index: repeats are real repeats, and re-running an unchanged suite is free.
+
+With --batch, a suite whose target is a model or a prompt file sends all its calls as one provider
+batch at half the list price and grades the answers when it ends (batched calls are not cached and
+have no latency, so latency graders are refused).`)
 }
 
 type evalOutputs struct {
@@ -88,13 +93,14 @@ func addOutputs(f *flags) evalOutputs {
 }
 
 func (a *app) evalRun(ctx context.Context, args []string) error {
-	f := a.evalFlags("run", "SUITE.yaml [--compare RUN_ID] [--json] [--junit FILE] [--html FILE] [--concurrency N] [--max-cost USD] [--judge MODEL] [--no-cache]")
+	f := a.evalFlags("run", "SUITE.yaml [--compare RUN_ID] [--json] [--junit FILE] [--html FILE] [--concurrency N] [--max-cost USD] [--judge MODEL] [--no-cache] [--batch]")
 	out := addOutputs(f)
 	compare := f.String("compare", "", "compare with the stored run `id` and gate on the suite's max_regression")
 	conc := f.Int("concurrency", 0, "run at most `n` cases at once (default: the suite's, else 4)")
 	maxCost := f.Float64("max-cost", 0, "stop the run once it has cost this many US `dollars` (default: the suite's max_cost)")
 	judge := f.String("judge", "", "the judge `model` of graders that name none (default: the default model)")
 	noCache := f.Bool("no-cache", false, "do not answer from (or fill) the response cache")
+	useBatch := f.Bool("batch", false, "send the target's calls as one provider batch (Anthropic, OpenAI) at half price and wait for it (up to a day); judges still call directly")
 	pos, err := a.parse(f, args)
 	if err != nil {
 		return err
@@ -151,6 +157,20 @@ func (a *app) evalRun(ctx context.Context, args []string) error {
 		env.Retriever = &rag.Retriever{Store: rs}
 	}
 	opts := eval.Options{Env: env, Store: st, Concurrency: *conc, MaxCost: *maxCost}
+	if *useBatch {
+		if suite.Target.RAG != nil || suite.Target.Agent != nil {
+			a.notef("keel: --batch: a RAG or agent target makes its calls case by case; running without a batch")
+		} else {
+			m, _, err := a.batchManager()
+			if err != nil {
+				return err
+			}
+			opts.Batch = batchFunc(func(ctx context.Context, items []batch.Item) (map[string]batch.Result, error) {
+				a.notef("sending %d requests as one batch; the provider may take up to a day (Ctrl-C stops waiting, the batch goes on: see 'keel batch list')", len(items))
+				return m.Run(ctx, items)
+			})
+		}
+	}
 	if a.stdoutTTY { // as for ingest: the bar goes to stderr when a person watches
 		bar := progressbar.NewOptions(len(suite.Cases)*max(suite.Repeats, 1), progressbar.OptionSetWriter(a.stderr),
 			progressbar.OptionSetDescription(suite.Name), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
@@ -158,6 +178,9 @@ func (a *app) evalRun(ctx context.Context, args []string) error {
 		opts.Progress = func(done, _ int) { bar.Set(done) }
 	}
 	res, err := eval.Run(ctx, suite, opts)
+	if nb := (*batch.NoBatchAPIError)(nil); errors.As(err, &nb) {
+		return fmt.Errorf("%w (run without --batch)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -169,6 +192,13 @@ func (a *app) evalRun(ctx context.Context, args []string) error {
 		return err
 	}
 	return a.gate(res, cmp)
+}
+
+// batchFunc is a batch.Runner from a function.
+type batchFunc func(context.Context, []batch.Item) (map[string]batch.Result, error)
+
+func (f batchFunc) Run(ctx context.Context, items []batch.Item) (map[string]batch.Result, error) {
+	return f(ctx, items)
 }
 
 // evalModels opens models for a run: the reliability stack of keel.yaml

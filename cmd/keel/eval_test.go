@@ -220,3 +220,72 @@ func TestEvalOnPostgres(t *testing.T) {
 		t.Errorf("the embedded store has the run: exit %d", r.code)
 	}
 }
+
+// TestEvalRunBatch: --batch sends the prompt file's calls as one provider
+// batch and grades them as a direct run does (the same suite and verdicts
+// as TestEvalRunListShowCompare); the judge still calls directly.
+func TestEvalRunBatch(t *testing.T) {
+	target, judge := openaitest.NewServer(t), openaitest.NewServer(t)
+	target.EndBatchesAfter(1)
+	for _, s := range []int{5, 5, 4, 4, 2, 2} {
+		judge.Enqueue(verdict(s, "ok"))
+	}
+	env := evalEnv(t, target, judge)
+	r := keel(t, env, "", "eval", "run", "--batch", "--json", "testdata/eval/support.yaml")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var run struct {
+		evalJSON
+		Summary struct {
+			Runs, Passed, Errors int
+			Batch                bool
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &run); err != nil {
+		t.Fatalf("--json: %v\n%s", err, r.stdout)
+	}
+	if s := run.Summary; s.Runs != 6 || s.Passed != 4 || s.Errors != 0 || !s.Batch {
+		t.Fatalf("batch run %+v", s)
+	}
+	if c := run.Cases[1]; c.CaseID != "reset-password" || c.Repeat != 1 || c.Model != "openai/gpt-test" {
+		t.Fatalf("case %+v", c)
+	}
+	if n := len(judge.Requests()); n != 6 {
+		t.Fatalf("%d judge requests, want 6", n)
+	}
+	r = keel(t, env, "", "batch", "list", "--json")
+	var job struct {
+		ID       string `json:"id"`
+		Requests int    `json:"requests"`
+	}
+	if l := lines(r.stdout); len(l) != 1 || json.Unmarshal([]byte(l[0]), &job) != nil || !strings.HasPrefix(job.ID, "batch_") || job.Requests != 6 {
+		t.Fatalf("batch list: %q (%s)", r.stdout, r.stderr)
+	}
+	// A batched case has no latency: a latency ceiling is refused up front.
+	dir := t.TempDir()
+	suite, err := os.ReadFile("testdata/eval/support.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	suite = []byte(strings.Replace(string(suite), "graders:\n", "graders:\n  - type: latency\n    max_ms: 1000\n", 1))
+	suite = []byte(strings.Replace(string(suite), "prompts: prompts", "prompts: "+filepath.Join(mustAbs(t, "testdata/eval"), "prompts"), 1))
+	suite = []byte(strings.Replace(string(suite), "cases_file: support.jsonl", "cases_file: "+filepath.Join(mustAbs(t, "testdata/eval"), "support.jsonl"), 1))
+	p := filepath.Join(dir, "slow.yaml")
+	if err := os.WriteFile(p, suite, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = keel(t, env, "", "eval", "run", "--batch", p)
+	if msg := oneErrorLine(t, r, 1); !strings.Contains(msg, "latency") {
+		t.Fatalf("latency grader with --batch: %q", msg)
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}

@@ -16,4 +16,9 @@
 // carry the repeat index as a tag that the response cache keys on, so
 // repeats are real repeats while a re-run of the same suite is answered from
 // the cache.
+//
+// Large suites can run at the providers' batch prices: with Options.Batch
+// set (a *batch.Manager), a target that makes one call per case sends all
+// its requests as one batch and grades the answers when it ends; an item
+// that errored or expired is its case's error.
 package eval

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/keelai/keel/batch"
 	"github.com/keelai/keel/eval"
 	"github.com/keelai/keel/llm"
 	"github.com/keelai/keel/llm/llmtest"
@@ -81,4 +82,42 @@ func ExampleCompare() {
 	// Output:
 	// 6 wins, 1 losses, 1 ties
 	// B - A = +0.250, 95% CI [+0.062, +0.406]
+}
+
+// A suite whose calls run as one batch. Here batch.Local answers them on
+// the fake model; with a *batch.Manager they would go to a provider's batch
+// API at half price. The grades are the direct run's.
+func ExampleOptions_batch() {
+	suite, err := eval.ParseSuite("capitals.yaml", []byte(`
+name: capitals
+target:
+  model: fake/echo
+  input: "The capital of {{.country}} is {{.capital}}."
+cases:
+  - {id: france, vars: {country: France, capital: Paris}, expected: Paris}
+  - {id: peru, vars: {country: Peru, capital: Cusco}, expected: Lima}
+graders:
+  - type: contains
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	open := func(string) (llm.Model, error) { return llmtest.NewEcho("fake/echo"), nil }
+	res, err := eval.Run(context.Background(), suite, eval.Options{
+		Env:   eval.Env{Model: open},
+		Batch: &batch.Local{Open: open},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, c := range res.Cases {
+		fmt.Printf("%s: passed %v, latency %d ms\n", c.CaseID, c.Passed, c.LatencyMS)
+	}
+	fmt.Println("batch:", res.Summary.Batch)
+	// Output:
+	// france: passed true, latency 0 ms
+	// peru: passed false, latency 0 ms
+	// batch: true
 }

@@ -231,7 +231,7 @@ func startKeel(ctx context.Context, bin, dir, mockAddr string) (*keel, error) {
 		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/keel")
 		b.Dir, b.Stdout, b.Stderr = moduleRoot(), os.Stderr, os.Stderr
 		if err := b.Run(); err != nil {
-			return nil, fmt.Errorf("building keel: %w", err)
+			return nil, fmt.Errorf("building keel (-keel BINARY runs one built beforehand): %w", err)
 		}
 	}
 	cfg := filepath.Join(dir, "keel.yaml")

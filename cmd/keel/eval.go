@@ -93,7 +93,7 @@ func addOutputs(f *flags) evalOutputs {
 }
 
 func (a *app) evalRun(ctx context.Context, args []string) error {
-	f := a.evalFlags("run", "SUITE.yaml [--compare RUN_ID] [--json] [--junit FILE] [--html FILE] [--concurrency N] [--max-cost USD] [--judge MODEL] [--no-cache] [--batch]")
+	f := a.evalFlags("run", "SUITE.yaml [--compare RUN_ID] [--json] [--junit FILE] [--html FILE] [--concurrency N] [--max-cost USD] [--judge MODEL] [--no-cache] [--batch [--resume-batch ID]]")
 	out := addOutputs(f)
 	compare := f.String("compare", "", "compare with the stored run `id` and gate on the suite's max_regression")
 	conc := f.Int("concurrency", 0, "run at most `n` cases at once (default: the suite's, else 4)")
@@ -101,12 +101,16 @@ func (a *app) evalRun(ctx context.Context, args []string) error {
 	judge := f.String("judge", "", "the judge `model` of graders that name none (default: the default model)")
 	noCache := f.Bool("no-cache", false, "do not answer from (or fill) the response cache")
 	useBatch := f.Bool("batch", false, "send the target's calls as one provider batch (Anthropic, OpenAI) at half price and wait for it (up to a day); judges still call directly")
+	resume := f.String("resume-batch", "", "with --batch, wait for the batch `id` this suite submitted before (after Ctrl-C or a restart) instead of submitting a new one")
 	pos, err := a.parse(f, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usagef("eval run", "want one suite file (see 'keel eval run --help')")
+	}
+	if *resume != "" && !*useBatch {
+		return usagef("eval run", "--resume-batch needs --batch")
 	}
 	if *conc < 0 || *maxCost < 0 {
 		return usagef("eval run", "--concurrency and --max-cost must not be negative")
@@ -166,7 +170,10 @@ func (a *app) evalRun(ctx context.Context, args []string) error {
 				return err
 			}
 			opts.Batch = batchFunc(func(ctx context.Context, items []batch.Item) (map[string]batch.Result, error) {
-				a.notef("sending %d requests as one batch; the provider may take up to a day (Ctrl-C stops waiting, the batch goes on: see 'keel batch list')", len(items))
+				if *resume != "" {
+					return a.resumeBatch(ctx, m, *resume, items)
+				}
+				a.notef("sending %d requests as one batch; the provider may take up to a day (Ctrl-C stops waiting, the batch goes on: resume with --resume-batch ID, see 'keel batch list')", len(items))
 				return m.Run(ctx, items)
 			})
 		}
@@ -199,6 +206,45 @@ type batchFunc func(context.Context, []batch.Item) (map[string]batch.Result, err
 
 func (f batchFunc) Run(ctx context.Context, items []batch.Item) (map[string]batch.Result, error) {
 	return f(ctx, items)
+}
+
+// resumeBatch waits for job id, submitted earlier for the same items, and
+// returns its results by custom id. The custom ids are derived from the
+// case ids and repeats, so a job whose ids differ from the suite's is
+// refused: it was submitted for another suite (or another version of it).
+func (a *app) resumeBatch(ctx context.Context, m *batch.Manager, id string, items []batch.Item) (map[string]batch.Result, error) {
+	job, err := m.Job(id)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, it := range items {
+		want[it.CustomID] = true
+	}
+	same := len(job.Items) == len(want)
+	for _, it := range job.Items {
+		same = same && want[it.CustomID]
+	}
+	if !same {
+		return nil, fmt.Errorf("batch %s has %d requests that are not this suite's %d cases and repeats; run with --batch alone to submit a new one", id, len(job.Items), len(items))
+	}
+	a.notef("waiting for batch %s (%d requests)", id, len(items))
+	st, err := m.Wait(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("batch %s: %w", id, err)
+	}
+	if st.State == batch.Failed {
+		return nil, fmt.Errorf("batch %s failed: %s", id, strings.Join(st.Errors, "; "))
+	}
+	rs, err := m.Results(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]batch.Result, len(rs))
+	for _, r := range rs {
+		out[r.CustomID] = r
+	}
+	return out, nil
 }
 
 // evalModels opens models for a run: the reliability stack of keel.yaml

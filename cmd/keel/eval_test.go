@@ -289,3 +289,61 @@ func mustAbs(t *testing.T, p string) string {
 	}
 	return a
 }
+
+// TestEvalRunResumeBatch: --resume-batch waits for a batch submitted
+// earlier (here by 'keel batch submit', as an interrupted run would have)
+// instead of submitting another, and refuses a batch of another suite.
+func TestEvalRunResumeBatch(t *testing.T) {
+	target, judge := openaitest.NewServer(t), openaitest.NewServer(t)
+	for range 6 {
+		judge.Enqueue(verdict(5, "ok"))
+	}
+	env := evalEnv(t, target, judge)
+	var in strings.Builder
+	for _, c := range []struct{ id, q string }{
+		{"reset-password", "How do I reset my password?"}, {"reset-device", "How do I reset the router?"}, {"billing", "Why was I billed twice?"},
+	} {
+		for rep := range 2 {
+			fmt.Fprintf(&in, `{"custom_id":"%s-%d","model":"openai/gpt-test","prompt":%q}`+"\n", c.id, rep, c.q)
+		}
+	}
+	r := keel(t, env, "", "batch", "submit", writeInput(t, in.String()))
+	if r.code != 0 {
+		t.Fatalf("submit: %d %s", r.code, r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	other := keel(t, env, "", "batch", "submit", writeInput(t, `{"custom_id":"q1","model":"openai/gpt-test","prompt":"hi"}`+"\n"))
+	if other.code != 0 {
+		t.Fatalf("submit: %d %s", other.code, other.stderr)
+	}
+	target.ProcessBatches(-1)
+
+	r = keel(t, env, "", "eval", "run", "--batch", "--resume-batch", strings.TrimSpace(other.stdout), "testdata/eval/support.yaml")
+	if msg := oneErrorLine(t, r, 1); !strings.Contains(msg, "not this suite's") {
+		t.Fatalf("resuming another suite's batch: %q", msg)
+	}
+	r = keel(t, env, "", "eval", "run", "--batch", "--resume-batch", id, "--json", "testdata/eval/support.yaml")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var run struct {
+		Summary struct {
+			Runs, Passed, Errors int
+			Batch                bool
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &run); err != nil {
+		t.Fatalf("--json: %v\n%s", err, r.stdout)
+	}
+	if s := run.Summary; s.Runs != 6 || s.Errors != 0 || s.Passed != 4 || !s.Batch {
+		t.Fatalf("resumed run %+v", s)
+	}
+	r = keel(t, env, "", "batch", "list", "--json")
+	if n := len(lines(r.stdout)); n != 2 {
+		t.Fatalf("%d batch jobs after resuming, want the 2 submitted:\n%s", n, r.stdout)
+	}
+	r = keel(t, env, "", "eval", "run", "--resume-batch", id, "testdata/eval/support.yaml")
+	if msg := oneErrorLine(t, r, 2); !strings.Contains(msg, "--batch") {
+		t.Fatalf("--resume-batch alone: %q", msg)
+	}
+}

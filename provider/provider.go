@@ -151,6 +151,19 @@ func WithHTTPClient(c *http.Client) Option {
 	return func(r *Resolver) { r.httpClient = c }
 }
 
+// pooledTransport is the resolver's own HTTP transport when it is given
+// none: http.DefaultTransport keeps 2 idle connections per host, so a
+// server making 16 concurrent calls to one provider would open and close a
+// TCP (and TLS) connection for 14 of them every time. Measured through
+// keel serve at 16 concurrent requests (bench/gateway): +61% requests per
+// second and −30% CPU per request with a pool sized for the concurrency.
+func pooledTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	return t
+}
+
 // NewResolver builds a Resolver from cfg (nil for none) and the
 // environment as seen through getenv (os.Getenv, or a map lookup in
 // tests).
@@ -161,6 +174,9 @@ func NewResolver(cfg *config.Config, getenv func(string) string, opts ...Option)
 	r := &Resolver{cfg: cfg, providers: map[string]spec{}}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.httpClient == nil {
+		r.httpClient = &http.Client{Transport: pooledTransport()}
 	}
 	env := func(k string) string { return strings.TrimSpace(getenv(k)) }
 

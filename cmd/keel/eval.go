@@ -20,8 +20,7 @@ import (
 	"github.com/keelai/keel/middleware/callinfo"
 	"github.com/keelai/keel/middleware/respcache"
 	"github.com/keelai/keel/rag"
-	"github.com/keelai/keel/store/postgres"
-	"github.com/keelai/keel/store/sqlite"
+	"github.com/keelai/keel/server"
 	"github.com/keelai/keel/store/state"
 )
 
@@ -457,12 +456,5 @@ func (a *app) evalState(ctx context.Context) (state.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u := strings.TrimSpace(cfg.Storage.DatabaseURL.Reveal()); u != "" {
-		st, err := postgres.Open(ctx, u)
-		if err != nil {
-			return nil, fmt.Errorf("opening the database: %w", err)
-		}
-		return st, nil
-	}
-	return sqlite.OpenState(ctx, filepath.Join(cfg.Storage.Data, storeFile))
+	return server.OpenState(ctx, cfg)
 }

@@ -25,7 +25,8 @@ import (
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
 	// NewIndex builds the in-memory vector index of a collection whose
-	// vectors have dims dimensions; nil means rag/vector's index.
+	// vectors have dims dimensions; nil means rag/vector's Auto index
+	// (exact up to vector.DefaultThreshold vectors, partitioned above).
 	NewIndex func(dims int) rag.VectorIndex
 	// Lexical tunes BM25; the zero value is the tuned default (see
 	// DefaultLexical).
@@ -76,7 +77,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.lexical = *opts.Lexical
 	}
 	if s.opts.NewIndex == nil {
-		s.opts.NewIndex = func(dims int) rag.VectorIndex { return vector.New(dims) }
+		// Exact up to a million chunks, partitioned (IVF) above.
+		s.opts.NewIndex = func(dims int) rag.VectorIndex { return vector.NewAuto(dims, vector.AutoOptions{}) }
 	}
 	return s, nil
 }

@@ -1,0 +1,329 @@
+package vector
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/keelai/keel/rag"
+)
+
+var _ rag.VectorIndex = (*Auto)(nil)
+
+// DefaultThreshold is the size from which an Auto index partitions itself:
+// below it an exact scan answers in a few milliseconds (about 15 ms at a
+// million 384-dimension vectors on two cores), above it the scan grows
+// linearly and an approximate index pays.
+const DefaultThreshold = 1 << 20
+
+// AutoOptions configures NewAuto. Zero values mean defaults.
+type AutoOptions struct {
+	// Threshold is the number of vectors from which the index is
+	// partitioned; 0 means DefaultThreshold.
+	Threshold int
+	// Probe is the fraction of the partitions a search scans, 0 < Probe ≤ 1;
+	// 0 means 1/16, with at least 8 partitions scanned.
+	Probe float64
+	// Seed makes the partitioning (a k-means clustering of a sample)
+	// repeatable.
+	Seed uint64
+}
+
+// Auto is a rag.VectorIndex that is exact while it is small and
+// approximate when it is large: one flat Index up to Threshold vectors, and
+// above it an inverted-file index (IVF) of √n partitions, each a flat
+// Index, found by spherical k-means on a sample. A search scores the
+// query against the partitions' centroids and scans only the best
+// Probe fraction of them, so its cost grows with √n instead of n; recall
+// against exact search depends on how clustered the vectors are (real
+// embeddings are: the tests measure it on clustered data). Vectors added
+// after partitioning join their nearest partition; the partitions are not
+// re-trained. It is safe for concurrent use like Index.
+type Auto struct {
+	dim int
+	o   AutoOptions
+
+	mu        sync.RWMutex
+	flat      *Index      // nil once partitioned
+	centroids [][]float32 // unit vectors
+	lists     []*Index
+	where     map[string]int // id → partition
+}
+
+// NewAuto returns an empty index for vectors of dim dimensions.
+func NewAuto(dim int, o AutoOptions) *Auto {
+	if o.Threshold <= 0 {
+		o.Threshold = DefaultThreshold
+	}
+	if o.Probe <= 0 || o.Probe > 1 {
+		o.Probe = 1.0 / 16
+	}
+	return &Auto{dim: dim, o: o, flat: New(dim)}
+}
+
+// Partitioned reports whether the index has become approximate.
+func (a *Auto) Partitioned() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.flat == nil
+}
+
+// Len returns the number of vectors.
+func (a *Auto) Len() int {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.flat != nil {
+		return a.flat.Len()
+	}
+	return len(a.where)
+}
+
+// Add indexes vec under id, replacing any vector id had. The Add that
+// brings the index to Threshold partitions it, which takes a while (k-means
+// over a sample, then assigning every vector).
+func (a *Auto) Add(id string, vec []float32) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.flat != nil {
+		if err := a.flat.Add(id, vec); err != nil {
+			return err
+		}
+		if a.flat.Len() >= a.o.Threshold {
+			a.partition()
+		}
+		return nil
+	}
+	q, err := a.flat0().normalise(vec)
+	if err != nil {
+		return fmt.Errorf("vector: id %q: %w", id, err)
+	}
+	c := nearest(a.centroids, q)
+	if prev, ok := a.where[id]; ok && prev != c {
+		a.lists[prev].Remove(id)
+	}
+	if err := a.lists[c].Add(id, q); err != nil {
+		return err
+	}
+	a.where[id] = c
+	return nil
+}
+
+// flat0 is an empty Index of the right dimension, for its checks.
+func (a *Auto) flat0() *Index { return a.lists[0] }
+
+// Remove deletes id; removing an absent id does nothing.
+func (a *Auto) Remove(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.flat != nil {
+		a.flat.Remove(id)
+		return
+	}
+	if c, ok := a.where[id]; ok {
+		a.lists[c].Remove(id)
+		delete(a.where, id)
+	}
+}
+
+// Search returns up to k ids by descending cosine similarity: exactly
+// while the index is flat, from the closest partitions once partitioned.
+func (a *Auto) Search(query []float32, k int, filter func(id string) bool) ([]rag.Scored, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.flat != nil {
+		return a.flat.Search(query, k, filter)
+	}
+	q, err := a.flat0().normalise(query)
+	if err != nil {
+		return nil, fmt.Errorf("vector: query: %w", err)
+	}
+	type list struct {
+		i     int
+		score float32
+	}
+	if k <= 0 {
+		return nil, nil
+	}
+	order := make([]list, len(a.centroids))
+	for i, c := range a.centroids {
+		order[i] = list{i, dot(q, c)}
+	}
+	slices.SortFunc(order, func(x, y list) int { return cmp.Compare(y.score, x.score) })
+	probe := min(len(order), max(8, int(math.Ceil(a.o.Probe*float64(len(order))))))
+
+	// One quantised query for every partition, their int8 scores pooled,
+	// and only the best c candidates overall rescored exactly: searching
+	// each partition as an Index would rescore c candidates per partition.
+	// a.mu is held, and every write to a partition goes through a.mu too,
+	// so the partitions' fields can be read here without their own locks.
+	stride := a.lists[0].stride
+	qcode := make([]int8, stride)
+	quantise(q, qcode)
+	qbytes := make([]byte, stride)
+	for j, c := range qcode {
+		qbytes[j] = byte(int16(c) + 128)
+	}
+	var f Filter
+	if filter != nil {
+		f = func(id string, _ Meta) bool { return filter(id) }
+	}
+	c := 3*k + 32
+	type cand struct {
+		list  int
+		row   int32
+		score float32
+	}
+	var cands []cand
+	for _, l := range order[:probe] {
+		ix := a.lists[l.i]
+		if n := len(ix.ids); n > 0 {
+			for _, it := range ix.scan(qbytes, 0, n, min(c, n), f).items {
+				cands = append(cands, cand{l.i, it.row, it.score})
+			}
+		}
+	}
+	slices.SortFunc(cands, func(x, y cand) int { return cmp.Compare(y.score, x.score) })
+	cands = cands[:min(len(cands), c)]
+	hits := make([]rag.Scored, len(cands))
+	for i, cd := range cands {
+		ix := a.lists[cd.list]
+		r := int(cd.row)
+		hits[i] = rag.Scored{ID: ix.ids[r], Score: dotFloat(q, ix.vecs[r*ix.dim:(r+1)*ix.dim])}
+	}
+	slices.SortFunc(hits, func(x, y rag.Scored) int {
+		if c := cmp.Compare(y.Score, x.Score); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.ID, y.ID)
+	})
+	return hits[:min(len(hits), k)], nil
+}
+
+// partition turns the flat index into √n partitions. The caller holds
+// a.mu for writing.
+func (a *Auto) partition() {
+	ids := a.flat.IDs()
+	n := len(ids)
+	vecs := make([][]float32, n)
+	for i, id := range ids {
+		vecs[i], _ = a.flat.Vector(id) // unit length already
+	}
+	nlist := max(1, int(math.Sqrt(float64(n))))
+	a.centroids = kmeans(vecs, nlist, a.o.Seed)
+	a.lists = make([]*Index, len(a.centroids))
+	for i := range a.lists {
+		a.lists[i] = New(a.dim)
+	}
+	assign := assignAll(a.centroids, vecs)
+	a.where = make(map[string]int, n)
+	byList := make([][]Item, len(a.centroids))
+	for i, c := range assign {
+		byList[c] = append(byList[c], Item{ID: ids[i], Vector: vecs[i]})
+		a.where[ids[i]] = c
+	}
+	for c, items := range byList {
+		// The vectors were checked when first added: Put cannot fail.
+		if err := a.lists[c].Put(items...); err != nil {
+			panic(fmt.Sprintf("vector: re-indexing a partition: %v", err))
+		}
+	}
+	a.flat = nil
+}
+
+// kmeans clusters unit vectors into k unit centroids by spherical k-means
+// on a sample of at most 64 vectors a centroid, 10 rounds: enough for
+// partitions, which need to be coherent rather than optimal.
+func kmeans(vecs [][]float32, k int, seed uint64) [][]float32 {
+	rng := rand.New(rand.NewPCG(seed, 0x6b65656c))
+	sample := vecs
+	if limit := 64 * k; len(vecs) > limit {
+		sample = make([][]float32, limit)
+		for i, j := range rng.Perm(len(vecs))[:limit] {
+			sample[i] = vecs[j]
+		}
+	}
+	k = min(k, len(sample))
+	cents := make([][]float32, k)
+	for i, j := range rng.Perm(len(sample))[:k] {
+		cents[i] = slices.Clone(sample[j])
+	}
+	dim := len(vecs[0])
+	for range 10 {
+		assign := assignAll(cents, sample)
+		sums := make([][]float64, k)
+		for i := range sums {
+			sums[i] = make([]float64, dim)
+		}
+		counts := make([]int, k)
+		for i, c := range assign {
+			counts[c]++
+			for j, x := range sample[i] {
+				sums[c][j] += float64(x)
+			}
+		}
+		for c := range cents {
+			if counts[c] == 0 {
+				// An empty cluster restarts at a random sample vector.
+				cents[c] = slices.Clone(sample[rng.IntN(len(sample))])
+				continue
+			}
+			var ss float64
+			for _, x := range sums[c] {
+				ss += x * x
+			}
+			inv := 1 / math.Sqrt(ss)
+			for j, x := range sums[c] {
+				cents[c][j] = float32(x * inv)
+			}
+		}
+	}
+	return cents
+}
+
+// assignAll returns each vector's nearest centroid, on every core.
+func assignAll(cents, vecs [][]float32) []int {
+	out := make([]int, len(vecs))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	chunk := (len(vecs) + workers - 1) / workers
+	for lo := 0; lo < len(vecs); lo += chunk {
+		hi := min(len(vecs), lo+chunk)
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				out[i] = nearest(cents, vecs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// nearest returns the index of the centroid most similar to v.
+func nearest(cents [][]float32, v []float32) int {
+	best, bestScore := 0, float32(math.Inf(-1))
+	for i, c := range cents {
+		if s := dot(v, c); s > bestScore {
+			best, bestScore = i, s
+		}
+	}
+	return best
+}
+
+func dot(a, b []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return s0 + s1 + s2 + s3
+}

@@ -15,4 +15,9 @@
 //	ix := vector.New(384)
 //	err := ix.Put(vector.Item{ID: "doc1#0", Vector: emb, Meta: vector.Meta{"lang": "en"}})
 //	hits, err := ix.SearchMeta(query, 10, vector.Where(vector.Meta{"lang": "en"}))
+//
+// Auto wraps that exact index for collections that may grow past a
+// million vectors: above AutoOptions.Threshold it becomes an inverted-file
+// index of √n partitions, each an Index, and a search scans only the
+// partitions closest to the query.
 package vector

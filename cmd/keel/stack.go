@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -74,7 +75,12 @@ func (a *app) reliable(r *provider.Resolver, name string) (llm.Model, error) {
 // metrics.
 func (a *app) routedModel(name, task string, req *llm.Request) (llm.Model, error) {
 	if task != "" {
-		req.Tags = map[string]string{"task": task}
+		// Added to the tags a prompt file put there (its name@version).
+		req.Tags = maps.Clone(req.Tags)
+		if req.Tags == nil {
+			req.Tags = map[string]string{}
+		}
+		req.Tags["task"] = task
 	}
 	if name != "" || task == "" {
 		return a.model(name)

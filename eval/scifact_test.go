@@ -2,7 +2,6 @@ package eval
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -132,7 +131,7 @@ concurrency: 4
 	if fails := res.Gate(nil); len(fails) != 0 {
 		t.Fatalf("gate: %v", fails)
 	}
-	t.Log(fmt.Sprintf("SciFact train, %d claims: recall@10 %.4f, recall@3 %.4f", queries, got10, got3))
+	t.Logf("SciFact train, %d claims: recall@10 %.4f, recall@3 %.4f", queries, got10, got3)
 	if saved, err := store.EvalRun(ctx, res.ID); err != nil || len(saved.Cases) != queries {
 		t.Fatalf("saved run: %d cases, %v", len(saved.Cases), err)
 	}

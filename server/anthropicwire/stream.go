@@ -190,7 +190,7 @@ func (e *encoder) add(ev llm.Event) error {
 		}
 		if ev.Redacted != "" {
 			// Redacted thinking comes whole, in its start event.
-			b = e.openBlock(ev.Index, llm.EventThinking, "redacted_thinking", func(buf []byte) []byte {
+			e.openBlock(ev.Index, llm.EventThinking, "redacted_thinking", func(buf []byte) []byte {
 				buf = append(buf, `,"data":`...)
 				return appendString(buf, ev.Redacted)
 			})

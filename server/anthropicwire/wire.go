@@ -62,7 +62,10 @@ type wireContent struct {
 }
 
 // errContentShape is returned (and wrapped by the decoder with the JSON
-// path) for content that is neither a string nor an array.
+// path) for content that is neither a string nor an array. Its text is
+// Anthropic's own, capital and all, so clients see the message they know.
+//
+//lint:ignore ST1005 the API's exact message
 var errContentShape = errors.New("Input should be a valid string or a list of content blocks")
 
 // UnmarshalJSONFrom implements json.UnmarshalerFrom, reading the string or

@@ -164,6 +164,11 @@ func pooledTransport() *http.Transport {
 	return t
 }
 
+// CloseIdleConnections closes the idle connections the resolver's models
+// keep to their providers (a server shutting down, a test counting its
+// goroutines). Models opened from it keep working: they dial again.
+func (r *Resolver) CloseIdleConnections() { r.httpClient.CloseIdleConnections() }
+
 // NewResolver builds a Resolver from cfg (nil for none) and the
 // environment as seen through getenv (os.Getenv, or a map lookup in
 // tests).

@@ -27,10 +27,13 @@ import (
 // env is a running server in front of the OpenAI and Anthropic wire
 // emulators, on loopback, with its state in a temporary SQLite file.
 type env struct {
-	t         *testing.T
-	URL       string
-	srv       *server.Server
-	st        state.Store
+	t   *testing.T
+	URL string
+	srv *server.Server
+	st  state.Store
+	// res is the server's resolver: its pooled connections to the
+	// emulators are idle goroutines, not leaks.
+	res       *provider.Resolver
 	openai    *openaitest.Server
 	anthropic *anthropictest.Server
 	logs      *syncBuffer
@@ -85,9 +88,10 @@ func newEnv(t *testing.T, eo envOptions) *env {
 		t.Cleanup(func() { st.Close() })
 	}
 	logs := &syncBuffer{}
+	res := provider.NewResolver(cfg, func(string) string { return "" })
 	o := server.Options{
 		Config:      cfg,
-		Resolver:    provider.NewResolver(cfg, func(string) string { return "" }),
+		Resolver:    res,
 		State:       st,
 		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
 		KeyCacheTTL: -1,
@@ -106,7 +110,7 @@ func newEnv(t *testing.T, eo envOptions) *env {
 		cancel()
 		t.Fatal(err)
 	}
-	e := &env{t: t, URL: "http://" + ln.Addr().String(), srv: srv, st: st, openai: oa, anthropic: an, logs: logs,
+	e := &env{t: t, URL: "http://" + ln.Addr().String(), srv: srv, st: st, res: res, openai: oa, anthropic: an, logs: logs,
 		cancel: cancel, served: make(chan error, 1)}
 	go func() { e.served <- srv.Serve(ctx, ln) }()
 	t.Cleanup(e.stop)

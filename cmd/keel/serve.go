@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/keelai/keel/internal/logbuf"
 	"github.com/keelai/keel/server"
 	"github.com/keelai/keel/store/redis"
 )
@@ -19,7 +20,8 @@ Serve every model Keel can reach over HTTP: the OpenAI API (/v1/chat/completions
 /v1/embeddings, /v1/models), the Anthropic API (/v1/messages,
 /v1/messages/count_tokens), Keel's own API (/api/) and a chat page (/), with
 the middleware stack on every call. /metrics, /healthz and /readyz are for
-operations. Logs go to standard error as JSON, one record per request.
+operations. Logs go to standard error as JSON, one record per request, written
+in batches at most 0.1 s apart.
 
 The address comes from --addr, else keel.yaml's server.addr, else
 127.0.0.1:8080. Without API keys (keel keys create) the server answers only
@@ -73,9 +75,15 @@ SIGTERM stops it gracefully: open streams get server.shutdown_timeout to end.`)
 	}
 	defer closeEmb.Close()
 
+	// Records are buffered (at most logbuf.Interval) rather than written
+	// one system call each: two per request under load. Deferred first
+	// among what follows, the buffer is written out last, after the
+	// server's own shutdown records.
+	logs := logbuf.New(a.stderr)
+	defer logs.Close()
 	opts := server.Options{
 		Config: cfg, Resolver: res, Getenv: a.getenv, State: st, RAG: rs, Embedder: emb,
-		Logger: slog.New(slog.NewJSONHandler(a.stderr, nil)),
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	}
 	if u := cfg.Storage.RedisURL.Reveal(); u != "" {
 		// Replicas share rate limits, budgets and the response cache here.

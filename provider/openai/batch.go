@@ -41,11 +41,7 @@ func (m *Model) BatchBody(req *llm.Request) (json.RawMessage, error) {
 // BatchResponse translates the body of a succeeded line of a batch's
 // output file (a chat completion).
 func (m *Model) BatchResponse(body []byte) (*llm.Response, error) {
-	var cc openai.ChatCompletion
-	if err := json.Unmarshal(body, &cc); err != nil {
-		return nil, m.p.malformed(err, nil)
-	}
-	resp, err := m.p.response(&cc)
+	resp, err := m.p.response(body)
 	if err != nil {
 		return nil, err
 	}

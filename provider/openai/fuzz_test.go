@@ -122,6 +122,30 @@ func FuzzErrorBody(f *testing.F) {
 	})
 }
 
+// FuzzResponseBody feeds arbitrary 200 bodies to the non-streamed call:
+// each must give a response or an *llm.Error, never a panic.
+func FuzzResponseBody(f *testing.F) {
+	f.Add([]byte(`{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3}}`))
+	f.Add([]byte(`{"choices":[{"message":{"content":[{"type":"text","text":"A"}],"tool_calls":[{"function":{"name":"f","arguments":{"a":1}}}]}}]}`))
+	f.Add([]byte(`{"error":{"message":"loading","code":503}}`))
+	f.Add([]byte(`{"choices":[`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m := cannedModel(canned{status: 200, ctype: "application/json", body: body})
+		resp, err := m.Generate(t.Context(), &llm.Request{Messages: []llm.Message{llm.UserText("x")}})
+		if err != nil {
+			if _, ok := errors.AsType[*llm.Error](err); !ok {
+				t.Fatalf("error %T %v is not an *llm.Error", err, err)
+			}
+			return
+		}
+		for _, c := range resp.ToolCalls() {
+			if len(c.Input) == 0 || c.ID == "" {
+				t.Fatalf("tool call without input or id: %+v", c)
+			}
+		}
+	})
+}
+
 // FuzzOllamaBaseURL checks that any OLLAMA_HOST gives a URL ending in /v1
 // that either has a host or is reported by the provider as a bad base URL
 // before anything is sent.

@@ -133,12 +133,17 @@ func (m *Model) Generate(ctx context.Context, req *llm.Request) (*llm.Response, 
 	}
 	start := time.Now()
 	var raw *http.Response
-	cc, err := m.p.chat.New(ctx, params, option.WithResponseInto(&raw))
+	var body []byte
+	// The body comes back raw, to be decoded by response (wire.go).
+	_, err = m.p.chat.New(ctx, params, option.WithResponseInto(&raw), option.WithResponseBodyInto(&body))
 	if err != nil {
 		return nil, m.p.wrapErr(ctx, err, raw)
 	}
-	resp, err := m.p.response(cc)
+	resp, err := m.p.response(body)
 	if err != nil {
+		if e, ok := err.(*llm.Error); ok && raw != nil {
+			e.RequestID = cmp.Or(e.RequestID, raw.Header.Get("x-request-id"))
+		}
 		return nil, err
 	}
 	resp.Model = m.name

@@ -1,39 +1,46 @@
 package openai
 
-//lint:file-ignore SA1019 OpenAI-compatible servers still send the legacy function_call field; reading it is deliberate
-
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
-
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/respjson"
 
 	"github.com/keelai/keel/llm"
 )
 
-// response translates a non-streamed completion. Model and Latency are set
-// by the caller.
-func (p *Provider) response(cc *openai.ChatCompletion) (*llm.Response, error) {
+// response translates the body of a non-streamed completion. Model and
+// Latency are set by the caller.
+func (p *Provider) response(body []byte) (*llm.Response, error) {
+	var cc wireCompletion
+	if err := decodeWire(body, &cc); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			// A body cut short: the connection broke, not the server.
+			return nil, &llm.Error{Kind: llm.KindNetwork, Provider: p.name,
+				Message: llm.ErrIncomplete.Error() + ": " + err.Error(), Err: fmt.Errorf("%w: %w", llm.ErrIncomplete, err)}
+		}
+		return nil, p.malformed(err, nil)
+	}
 	if len(cc.Choices) == 0 {
-		if f, ok := cc.JSON.ExtraFields["error"]; ok && f.Raw() != "" && f.Raw() != "null" {
+		if e := string(cc.Error); e != "" && e != "null" {
 			// Some compatible servers answer 200 with an error body.
-			return nil, p.errorObject(json.RawMessage(f.Raw()), nil, nil)
+			return nil, p.errorObject(json.RawMessage(cc.Error), nil, nil)
 		}
 		return nil, &llm.Error{Kind: llm.KindServer, Provider: p.name, Message: "response has no choices"}
 	}
-	choice := cc.Choices[0]
-	msg := choice.Message
-	resp := &llm.Response{ID: cc.ID, Usage: usage(cc.Usage)}
-	if r := reasoning(msg.JSON.ExtraFields); r != "" {
+	choice := &cc.Choices[0]
+	msg := &choice.Message
+	resp := &llm.Response{ID: string(cc.ID), Usage: usage(cc.Usage)}
+	if r := msg.reasoning(); r != "" {
 		resp.Content = append(resp.Content, llm.Thinking{Text: r})
 	}
 	if msg.Content != "" {
-		resp.Content = append(resp.Content, llm.Text{Text: msg.Content})
+		resp.Content = append(resp.Content, llm.Text{Text: string(msg.Content)})
 	}
 	if msg.Refusal != "" {
-		resp.Content = append(resp.Content, llm.Text{Text: msg.Refusal})
+		resp.Content = append(resp.Content, llm.Text{Text: string(msg.Refusal)})
 	}
 	calls := 0
 	for _, tc := range msg.ToolCalls {
@@ -41,9 +48,9 @@ func (p *Provider) response(cc *openai.ChatCompletion) (*llm.Response, error) {
 			continue // custom tools are never sent, so never called
 		}
 		resp.Content = append(resp.Content, llm.ToolCall{
-			ID:    callID(tc.ID),
-			Name:  tc.Function.Name,
-			Input: arguments(tc.Function.Arguments),
+			ID:    callID(string(tc.ID)),
+			Name:  string(tc.Function.Name),
+			Input: arguments(string(tc.Function.Arguments)),
 		})
 		calls++
 	}
@@ -51,19 +58,22 @@ func (p *Provider) response(cc *openai.ChatCompletion) (*llm.Response, error) {
 		// The deprecated single function_call, still sent by some servers.
 		resp.Content = append(resp.Content, llm.ToolCall{
 			ID:    callID(""),
-			Name:  msg.FunctionCall.Name,
-			Input: arguments(msg.FunctionCall.Arguments),
+			Name:  string(msg.FunctionCall.Name),
+			Input: arguments(string(msg.FunctionCall.Arguments)),
 		})
 		calls++
 	}
-	resp.StopReason = stopReason(choice.FinishReason, calls > 0, msg.Refusal != "")
+	resp.StopReason = stopReason(string(choice.FinishReason), calls > 0, msg.Refusal != "")
 	return resp, nil
 }
 
 // usage normalises OpenAI's counts to llm.Usage. prompt_tokens includes the
 // cached tokens and the tokens written to the cache, which Keel counts in
 // their own classes, so they are subtracted from InputTokens.
-func usage(u openai.CompletionUsage) llm.Usage {
+func usage(u *wireUsage) llm.Usage {
+	if u == nil {
+		return llm.Usage{}
+	}
 	cached := int(u.PromptTokensDetails.CachedTokens)
 	written := int(u.PromptTokensDetails.CacheWriteTokens)
 	return llm.Usage{
@@ -95,26 +105,6 @@ func stopReason(finish string, toolCalls, refusal bool) llm.StopReason {
 		return llm.StopRefusal
 	}
 	return llm.StopUnknown
-}
-
-// reasoning returns the reasoning text that DeepSeek and vLLM send as
-// reasoning_content, and OpenRouter, Ollama and LM Studio as reasoning.
-func reasoning(extra map[string]respjson.Field) string {
-	for _, key := range [...]string{"reasoning_content", "reasoning"} {
-		f, ok := extra[key]
-		if !ok {
-			continue
-		}
-		raw := f.Raw()
-		if !strings.HasPrefix(raw, `"`) {
-			continue
-		}
-		var s string
-		if json.Unmarshal([]byte(raw), &s) == nil && s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // arguments keeps a call's arguments as the model produced them ("{}" when

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/openai/openai-go/v3"
 
 	"github.com/keelai/keel/llm"
 )
@@ -48,14 +47,15 @@ func TestUsage(t *testing.T) {
 			llm.Usage{InputTokens: 500, OutputTokens: 1, CacheReadTokens: 1000, CacheWriteTokens: 1500}},
 		{"never negative", `{"prompt_tokens":10,"prompt_tokens_details":{"cached_tokens":20}}`, llm.Usage{CacheReadTokens: 20}},
 		{"absent", `{}`, llm.Usage{}},
+		{"nulls and floats", `{"prompt_tokens":12.0,"completion_tokens":null,"prompt_tokens_details":null}`, llm.Usage{InputTokens: 12}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var u openai.CompletionUsage
-			if err := json.Unmarshal([]byte(tt.json), &u); err != nil {
+			var u wireUsage
+			if err := decodeWire([]byte(tt.json), &u); err != nil {
 				t.Fatal(err)
 			}
-			got := usage(u)
+			got := usage(&u)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("usage (-want +got):\n%s", diff)
 			}
@@ -91,17 +91,22 @@ func TestResponse(t *testing.T) {
 		json: `{"choices":[{"index":0,"message":{"role":"assistant","content":"","refusal":"I can't help with that.","reasoning":"policy"},"finish_reason":"stop"}]}`,
 		want: &llm.Response{Content: []llm.Part{llm.Thinking{Text: "policy"}, llm.Text{Text: "I can't help with that."}}, StopReason: llm.StopRefusal},
 	}, {
+		name: "shapes of compatible servers: content parts, object arguments, numbers where strings go",
+		json: `{"id":7,"choices":[{"index":0,"message":{"role":"assistant","content":[{"type":"text","text":"A"},{"type":"text","text":"B"}],
+			"tool_calls":[{"id":"c1","function":{"name":"f","arguments":{"q":"x"}}}]},"finish_reason":"tool_calls","extra":{"ignored":true}}],
+			"usage":{"prompt_tokens":5,"completion_tokens":2}}`,
+		want: &llm.Response{Content: []llm.Part{
+			llm.Text{Text: "AB"},
+			llm.ToolCall{ID: "c1", Name: "f", Input: json.RawMessage(`{"q":"x"}`)},
+		}, StopReason: llm.StopToolUse, Usage: llm.Usage{InputTokens: 5, OutputTokens: 2}},
+	}, {
 		name: "deprecated function_call",
 		json: `{"choices":[{"index":0,"message":{"role":"assistant","content":null,"function_call":{"name":"f","arguments":"{}"}},"finish_reason":"function_call"}]}`,
 		want: &llm.Response{Content: []llm.Part{llm.ToolCall{ID: "*", Name: "f", Input: json.RawMessage(`{}`)}}, StopReason: llm.StopToolUse},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var cc openai.ChatCompletion
-			if err := json.Unmarshal([]byte(tt.json), &cc); err != nil {
-				t.Fatal(err)
-			}
-			got, err := p.response(&cc)
+			got, err := p.response([]byte(tt.json))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,13 +134,11 @@ func TestResponseNoChoices(t *testing.T) {
 		{`{"error":{"message":"model is loading","type":"server_error"}}`, llm.KindServer, "model is loading"},
 		{`{"error":{"message":"prompt is too long","type":"invalid_request_error"}}`, llm.KindContextLength, "too long"},
 		{`{"error":"boom"}`, llm.KindServer, "boom"},
+		{`{"choices":[{"index":0,"message":{"content":"cut`, llm.KindNetwork, llm.ErrIncomplete.Error()},
+		{`<html>Bad gateway</html>`, llm.KindServer, "malformed response"},
 	}
 	for _, tt := range tests {
-		var cc openai.ChatCompletion
-		if err := json.Unmarshal([]byte(tt.body), &cc); err != nil {
-			t.Fatal(err)
-		}
-		_, err := New(Options{}).response(&cc)
+		_, err := New(Options{}).response([]byte(tt.body))
 		e, ok := err.(*llm.Error)
 		if !ok || e.Kind != tt.kind || !strings.Contains(e.Message, tt.msg) {
 			t.Errorf("%s: err = %v, want %s containing %q", tt.body, err, tt.kind, tt.msg)
@@ -149,8 +152,8 @@ func feed(t *testing.T, chunks ...string) (*streamState, []llm.Event) {
 	st := newStreamState()
 	var all []llm.Event
 	for _, c := range chunks {
-		var ch openai.ChatCompletionChunk
-		if err := json.Unmarshal([]byte(c), &ch); err != nil {
+		var ch wireChunk
+		if err := decodeWire([]byte(c), &ch); err != nil {
 			t.Fatalf("chunk %s: %v", c, err)
 		}
 		all = st.chunk(&ch, all)

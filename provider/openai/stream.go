@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -19,23 +18,9 @@ import (
 	"github.com/keelai/keel/llm"
 )
 
-// doneDecoder notes whether the stream's "[DONE]" sentinel arrived: the
-// SDK's Stream ends the same way on "[DONE]" and on a closed connection, and
-// only the sentinel proves the answer is complete.
-type doneDecoder struct {
-	ssestream.Decoder
-	done bool
-}
-
-func (d *doneDecoder) Next() bool {
-	if !d.Decoder.Next() {
-		return false
-	}
-	if bytes.HasPrefix(d.Event().Data, []byte("[DONE]")) {
-		d.done = true
-	}
-	return true
-}
+// functionCallIndex places the deprecated function_call's deltas apart
+// from every tool call's.
+var functionCallIndex int64 = -1
 
 // streamCall is the state of one tool call being streamed.
 type streamCall struct {
@@ -64,34 +49,36 @@ func newStreamState() *streamState {
 }
 
 // chunk applies one chunk and returns the events it produced.
-func (s *streamState) chunk(ch *openai.ChatCompletionChunk, evs []llm.Event) []llm.Event {
+func (s *streamState) chunk(ch *wireChunk, evs []llm.Event) []llm.Event {
 	if ch.ID != "" {
-		s.acc.ID = ch.ID
+		s.acc.ID = string(ch.ID)
 	}
-	if ch.JSON.Usage.Valid() {
+	if ch.Usage != nil {
 		s.usage = usage(ch.Usage)
-	} else if u, ok := groqUsage(ch); ok {
-		s.usage = u
+	} else if ch.XGroq != nil && ch.XGroq.Usage != nil {
+		// Groq sends the usage in x_groq.usage.
+		s.usage = usage(ch.XGroq.Usage)
 	}
-	for _, c := range ch.Choices {
+	for i := range ch.Choices {
+		c := &ch.Choices[i]
 		if c.Index != 0 {
 			continue // Keel asks for one choice
 		}
 		d := &c.Delta
-		if r := reasoning(d.JSON.ExtraFields); r != "" {
+		if r := d.reasoning(); r != "" {
 			if s.thinking < 0 {
 				s.thinking = s.alloc()
 			}
 			evs = append(evs, s.acc.Add(llm.Event{Kind: llm.EventThinking, Index: s.thinking, Text: r}))
 		}
-		for _, text := range [...]string{d.Content, d.Refusal} {
+		for _, text := range [...]lenientText{d.Content, d.Refusal} {
 			if text == "" {
 				continue
 			}
 			if s.text < 0 {
 				s.text = s.alloc()
 			}
-			evs = append(evs, s.acc.Add(llm.Event{Kind: llm.EventText, Index: s.text, Text: text}))
+			evs = append(evs, s.acc.Add(llm.Event{Kind: llm.EventText, Index: s.text, Text: string(text)}))
 		}
 		s.refusal = s.refusal || d.Refusal != ""
 		for _, tc := range d.ToolCalls {
@@ -99,13 +86,10 @@ func (s *streamState) chunk(ch *openai.ChatCompletionChunk, evs []llm.Event) []l
 		}
 		if d.FunctionCall.Name != "" || d.FunctionCall.Arguments != "" {
 			// The deprecated function_call delta: one call, no index.
-			evs = s.toolCall(openai.ChatCompletionChunkChoiceDeltaToolCall{
-				Index:    -1,
-				Function: openai.ChatCompletionChunkChoiceDeltaToolCallFunction{Name: d.FunctionCall.Name, Arguments: d.FunctionCall.Arguments},
-			}, evs)
+			evs = s.toolCall(wireToolCall{Index: &functionCallIndex, Function: d.FunctionCall}, evs)
 		}
 		if c.FinishReason != "" {
-			s.finish = c.FinishReason
+			s.finish = string(c.FinishReason)
 			evs = s.closeCalls(evs)
 		}
 	}
@@ -122,25 +106,30 @@ func (s *streamState) alloc() int {
 // and name come with the first delta of an index, the arguments in
 // fragments. A delta bringing a different id for a known index starts a
 // new call (servers that send whole calls without an index).
-func (s *streamState) toolCall(tc openai.ChatCompletionChunkChoiceDeltaToolCall, evs []llm.Event) []llm.Event {
-	call, ok := s.calls[tc.Index]
-	if ok && tc.ID != "" && call.wireID != "" && call.wireID != tc.ID {
+func (s *streamState) toolCall(tc wireToolCall, evs []llm.Event) []llm.Event {
+	var index int64 // 0 for calls sent whole, without one
+	if tc.Index != nil {
+		index = *tc.Index
+	}
+	id := string(tc.ID)
+	call, ok := s.calls[index]
+	if ok && id != "" && call.wireID != "" && call.wireID != id {
 		evs = s.closeCall(call, evs)
 		ok = false
 	}
 	if !ok {
-		call = &streamCall{index: s.alloc(), id: callID(tc.ID), wireID: tc.ID}
-		s.calls[tc.Index] = call
+		call = &streamCall{index: s.alloc(), id: callID(id), wireID: id}
+		s.calls[index] = call
 		s.order = append(s.order, call)
 		s.ncalls++
 		evs = append(evs, s.acc.Add(llm.Event{
 			Kind:     llm.EventToolCallStart,
 			Index:    call.index,
-			ToolCall: &llm.ToolCall{ID: call.id, Name: tc.Function.Name},
+			ToolCall: &llm.ToolCall{ID: call.id, Name: string(tc.Function.Name)},
 		}))
 	}
 	if tc.Function.Arguments != "" {
-		evs = append(evs, s.acc.Add(llm.Event{Kind: llm.EventToolCallDelta, Index: call.index, Text: tc.Function.Arguments}))
+		evs = append(evs, s.acc.Add(llm.Event{Kind: llm.EventToolCallDelta, Index: call.index, Text: string(tc.Function.Arguments)}))
 	}
 	return evs
 }
@@ -163,21 +152,6 @@ func (s *streamState) closeCalls(evs []llm.Event) []llm.Event {
 	return evs
 }
 
-// groqUsage reads the usage Groq sends in x_groq.usage instead of usage.
-func groqUsage(ch *openai.ChatCompletionChunk) (llm.Usage, bool) {
-	f, ok := ch.JSON.ExtraFields["x_groq"]
-	if !ok || f.Raw() == "" || f.Raw() == "null" {
-		return llm.Usage{}, false
-	}
-	var x struct {
-		Usage *openai.CompletionUsage `json:"usage"`
-	}
-	if json.Unmarshal([]byte(f.Raw()), &x) != nil || x.Usage == nil {
-		return llm.Usage{}, false
-	}
-	return usage(*x.Usage), true
-}
-
 // stream runs one streamed call, yielding Keel events.
 func (m *Model) stream(ctx context.Context, params openai.ChatCompletionNewParams, yield func(llm.Event, error) bool) {
 	params.StreamOptions.IncludeUsage = openai.Bool(true)
@@ -189,7 +163,8 @@ func (m *Model) stream(ctx context.Context, params openai.ChatCompletionNewParam
 	start := time.Now()
 	var raw *http.Response
 	// New with stream:true and the body handed over raw, rather than
-	// NewStreaming, so that the decoder can be wrapped to see "[DONE]".
+	// NewStreaming, so that "[DONE]" is seen and chunks are decoded with
+	// Keel's types.
 	_, err := m.p.chat.New(ctx, params,
 		option.WithJSONSet("stream", true),
 		option.WithResponseBodyInto(&raw),
@@ -198,17 +173,34 @@ func (m *Model) stream(ctx context.Context, params openai.ChatCompletionNewParam
 		yield(llm.Event{}, m.p.wrapErr(ctx, err, raw))
 		return
 	}
-	dec := &doneDecoder{Decoder: ssestream.NewDecoder(raw)}
-	stream := ssestream.NewStream[openai.ChatCompletionChunk](dec, nil)
+	// The SDK's decoder frames the events; each event's data is decoded
+	// here (wire.go), as ssestream.Stream would, with Keel's types.
+	dec := ssestream.NewDecoder(raw)
 	// Closing the body ends the upstream request when the caller stops
 	// early or ctx is canceled.
-	defer stream.Close()
+	defer dec.Close()
 
 	st := newStreamState()
 	st.acc.Model = m.name
 	var evs []llm.Event
-	for stream.Next() {
-		ch := stream.Current()
+	done := false
+	for dec.Next() {
+		data := dec.Event().Data
+		if bytes.HasPrefix(data, []byte("[DONE]")) {
+			// The sentinel proves the answer is complete: a closed
+			// connection ends the events the same way otherwise.
+			done = true
+			break
+		}
+		var ch wireChunk
+		if err = decodeWire(data, &ch); err != nil {
+			err = m.p.malformed(err, raw)
+			break
+		}
+		if e := string(ch.Error); e != "" && e != "null" {
+			err = &ssestream.StreamError{Message: "received error while streaming: " + e, Event: dec.Event()}
+			break
+		}
 		evs = st.chunk(&ch, evs[:0])
 		for _, ev := range evs {
 			if !yield(ev, nil) {
@@ -216,7 +208,10 @@ func (m *Model) stream(ctx context.Context, params openai.ChatCompletionNewParam
 			}
 		}
 	}
-	if err := stream.Err(); err != nil {
+	if err == nil {
+		err = dec.Err()
+	}
+	if err != nil {
 		e := m.p.wrapErr(ctx, err, raw)
 		if e.Kind == llm.KindNetwork {
 			// The connection broke mid-body: the answer is cut short.
@@ -227,7 +222,7 @@ func (m *Model) stream(ctx context.Context, params openai.ChatCompletionNewParam
 		yield(llm.Event{}, e)
 		return
 	}
-	if !dec.done || st.finish == "" {
+	if !done || st.finish == "" {
 		if err := ctx.Err(); err != nil {
 			yield(llm.Event{}, m.p.wrapErr(ctx, err, raw))
 			return

@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/keelai/keel/internal/logbuf"
 	"github.com/keelai/keel/server"
 	"github.com/keelai/keel/store/redis"
 )
+
+// serveGCPercent is keel serve's GOGC when the environment sets none.
+const serveGCPercent = 200
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("serve", "[--addr HOST:PORT]", `
@@ -55,6 +60,14 @@ SIGTERM stops it gracefully: open streams get server.shutdown_timeout to end.`)
 		var stop context.CancelFunc
 		ctx, stop = signal.NotifyContext(ctx, syscall.SIGTERM)
 		defer stop()
+		if os.Getenv("GOGC") == "" {
+			// The server's live heap is small (about 4 MB), so at the
+			// default GOGC=100 it collects every few hundred requests and
+			// the collector was a fifth of its CPU under load. 200 trades
+			// about 8 MB of heap for that fifth (bench/gateway,
+			// BENCHMARKS.md); GOGC in the environment still decides.
+			debug.SetGCPercent(serveGCPercent)
+		}
 	}
 
 	st, err := server.OpenState(ctx, cfg)

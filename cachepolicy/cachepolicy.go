@@ -142,7 +142,7 @@ func Plan(ctx context.Context, req *llm.Request, minTokens int, ttl llm.CacheTTL
 			continue
 		}
 		parts := out.Messages[i].Parts
-		if marked, ok := withCache(parts[len(parts)-1], cc); ok {
+		if marked, ok := llm.WithCache(parts[len(parts)-1], cc); ok {
 			parts[len(parts)-1] = marked
 			placed++
 		}
@@ -172,26 +172,4 @@ func hasBreakpoint(req *llm.Request) bool {
 		}
 	}
 	return false
-}
-
-// withCache returns p carrying cc; thinking blocks cannot carry one.
-func withCache(p llm.Part, cc *llm.CacheControl) (llm.Part, bool) {
-	switch p := p.(type) {
-	case llm.Text:
-		p.Cache = cc
-		return p, true
-	case llm.Image:
-		p.Cache = cc
-		return p, true
-	case llm.Document:
-		p.Cache = cc
-		return p, true
-	case llm.ToolCall:
-		p.Cache = cc
-		return p, true
-	case llm.ToolResult:
-		p.Cache = cc
-		return p, true
-	}
-	return p, false
 }

@@ -129,6 +129,29 @@ func CacheOf(p Part) *CacheControl {
 	return nil
 }
 
+// WithCache returns p with its cache breakpoint set to c; false for parts
+// that take none (thinking blocks), which are returned unchanged.
+func WithCache(p Part, c *CacheControl) (Part, bool) {
+	switch p := p.(type) {
+	case Text:
+		p.Cache = c
+		return p, true
+	case Image:
+		p.Cache = c
+		return p, true
+	case Document:
+		p.Cache = c
+		return p, true
+	case ToolCall:
+		p.Cache = c
+		return p, true
+	case ToolResult:
+		p.Cache = c
+		return p, true
+	}
+	return p, false
+}
+
 // UserText returns a user message holding one text part.
 func UserText(text string) Message {
 	return Message{Role: RoleUser, Parts: []Part{Text{Text: text}}}

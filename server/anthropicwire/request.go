@@ -265,34 +265,12 @@ func (w *wireRequest) toLLM() (*llm.Request, error) {
 		// request, as the API places it.
 		last := &req.Messages[len(req.Messages)-1]
 		if n := len(last.Parts); n > 0 && llm.CacheOf(last.Parts[n-1]) == nil {
-			if p, ok := withCache(last.Parts[n-1], cc); ok {
+			if p, ok := llm.WithCache(last.Parts[n-1], cc); ok {
 				last.Parts[n-1] = p
 			}
 		}
 	}
 	return req, nil
-}
-
-// withCache returns p carrying the breakpoint c, when p's kind can carry one.
-func withCache(p llm.Part, c *llm.CacheControl) (llm.Part, bool) {
-	switch p := p.(type) {
-	case llm.Text:
-		p.Cache = c
-		return p, true
-	case llm.Image:
-		p.Cache = c
-		return p, true
-	case llm.Document:
-		p.Cache = c
-		return p, true
-	case llm.ToolCall:
-		p.Cache = c
-		return p, true
-	case llm.ToolResult:
-		p.Cache = c
-		return p, true
-	}
-	return p, false
 }
 
 func cache(path string, c *wireCache) (*llm.CacheControl, error) {

@@ -265,30 +265,13 @@ func classify(err error) (status int, typ, msg string) {
 	return status, typ, msg
 }
 
+// statusOf is backend.Status but for overloaded, which Anthropic's API
+// answers with its own 529 (overloaded_error), not 503.
 func statusOf(k llm.ErrorKind) int {
-	switch k {
-	case llm.KindAuth:
-		return http.StatusUnauthorized
-	case llm.KindPermission:
-		return http.StatusForbidden
-	case llm.KindNotFound:
-		return http.StatusNotFound
-	case llm.KindInvalidRequest, llm.KindContextLength, llm.KindContentFilter:
-		return http.StatusBadRequest
-	case llm.KindRateLimited:
-		return http.StatusTooManyRequests
-	case llm.KindBudgetExceeded:
-		return http.StatusPaymentRequired
-	case llm.KindOverloaded:
+	if k == llm.KindOverloaded {
 		return 529
-	case llm.KindTimeout:
-		return http.StatusGatewayTimeout
-	case llm.KindNetwork:
-		return http.StatusBadGateway
-	case llm.KindCanceled:
-		return 499 // the client left; nobody reads it, logs do
 	}
-	return http.StatusInternalServerError
+	return backend.Status(k)
 }
 
 func typeOf(k llm.ErrorKind, status int) string {

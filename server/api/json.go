@@ -58,29 +58,14 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+// statusForKind is backend.Status but for the kinds the table answers
+// with 500 (KindServer and kinds it does not know): the API answers them
+// with 502, since the failure is an upstream's, not this server's.
 func statusForKind(k llm.ErrorKind) int {
-	switch k {
-	case llm.KindAuth:
-		return http.StatusUnauthorized
-	case llm.KindPermission:
-		return http.StatusForbidden
-	case llm.KindNotFound:
-		return http.StatusNotFound
-	case llm.KindInvalidRequest, llm.KindContextLength, llm.KindContentFilter:
-		return http.StatusBadRequest
-	case llm.KindRateLimited:
-		return http.StatusTooManyRequests
-	case llm.KindBudgetExceeded:
-		return http.StatusPaymentRequired
-	case llm.KindOverloaded:
-		return http.StatusServiceUnavailable
-	case llm.KindTimeout:
-		return http.StatusGatewayTimeout
-	case llm.KindCanceled:
-		return 499 // the client closed the request; nginx's convention
-	default:
-		return http.StatusBadGateway
+	if s := backend.Status(k); s != http.StatusInternalServerError {
+		return s
 	}
+	return http.StatusBadGateway
 }
 
 // requestError is a client mistake with the status and type to answer it.

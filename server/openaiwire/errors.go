@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keelai/keel/llm"
+	"github.com/keelai/keel/server/backend"
 )
 
 // requestError is a refusal of the gateway's own, with the fields of
@@ -66,7 +67,7 @@ func describe(err error) (int, errorDetail, time.Duration) {
 		}
 		le = &llm.Error{Kind: kind, Message: err.Error()}
 	}
-	status, code := statusForKind(le.Kind)
+	status, code := backend.Status(le.Kind), codeForKind(le.Kind)
 	if le.Status != 0 && le.Kind != llm.KindOverloaded && le.Kind != llm.KindCanceled {
 		// OpenAI clients know no 529; every other upstream status says
 		// more than the kind does.
@@ -86,38 +87,27 @@ func describe(err error) (int, errorDetail, time.Duration) {
 	}, le.RetryAfter
 }
 
-// statusForKind is the HTTP status and OpenAI error code of a kind.
-func statusForKind(k llm.ErrorKind) (int, string) {
+// codeForKind is OpenAI's error code for a kind, or "". The status is
+// backend.Status's: OpenAI answers each kind with the common one.
+func codeForKind(k llm.ErrorKind) string {
 	switch k {
-	case llm.KindInvalidRequest:
-		return http.StatusBadRequest, ""
 	case llm.KindContextLength:
-		return http.StatusBadRequest, "context_length_exceeded"
+		return "context_length_exceeded"
 	case llm.KindContentFilter:
-		return http.StatusBadRequest, "content_filter"
+		return "content_filter"
 	case llm.KindAuth:
-		return http.StatusUnauthorized, "invalid_api_key"
-	case llm.KindPermission:
-		return http.StatusForbidden, ""
-	case llm.KindNotFound:
-		return http.StatusNotFound, ""
+		return "invalid_api_key"
 	case llm.KindRateLimited:
-		return http.StatusTooManyRequests, "rate_limit_exceeded"
+		return "rate_limit_exceeded"
 	case llm.KindBudgetExceeded:
 		// OpenAI answers a spent quota with 429 insufficient_quota, which
-		// clients retry in vain; 402 with the same code is not retried.
-		return http.StatusPaymentRequired, "insufficient_quota"
-	case llm.KindOverloaded:
-		return http.StatusServiceUnavailable, ""
+		// clients retry in vain; the same code with backend.Status's 402
+		// is not retried.
+		return "insufficient_quota"
 	case llm.KindTimeout:
-		return http.StatusGatewayTimeout, "timeout"
-	case llm.KindNetwork:
-		return http.StatusBadGateway, ""
-	case llm.KindCanceled:
-		// nginx's "client closed request": nobody reads it, logs do.
-		return 499, ""
+		return "timeout"
 	}
-	return http.StatusInternalServerError, ""
+	return ""
 }
 
 func typeForStatus(status int) string {

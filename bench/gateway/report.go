@@ -11,11 +11,13 @@ import (
 
 // row is one figure of the report, taken from each target's results.
 type row struct {
-	label  string
-	unit   string
-	conc   int // which phase it reads
-	higher bool
-	f      func(result) float64
+	label string
+	unit  string
+	conc  int // which phase it reads
+	// rate: a throughput, compared by ratio only (a difference of
+	// requests per second between a mock and a gateway means nothing).
+	rate bool
+	f    func(result) float64
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -54,6 +56,10 @@ func report(w io.Writer, o options, targets []target, res map[key][]result, mem 
 				v := medianOf(res[key{t.Name, stream, r.conc}], r.f)
 				if t.PID == 0 && strings.HasPrefix(r.label, "CPU") {
 					fmt.Fprintf(w, " – | | |")
+					continue
+				}
+				if r.rate {
+					fmt.Fprintf(w, " %s | | %.2f× |", num(v), v/base)
 					continue
 				}
 				fmt.Fprintf(w, " %s | %+.0f | %.2f× |", num(v), v-base, v/base)

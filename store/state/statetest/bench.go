@@ -8,8 +8,9 @@ import (
 )
 
 // Benchmark measures the calls on the server's hot path: appending a
-// turn (a user and an assistant message) and looking a key up by hash.
-// open must return an empty store.
+// turn (a user and an assistant message), looking a key up by hash, and
+// recording usage in the batches the server's ledger writes (ns/op is per
+// record). open must return an empty store.
 func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 	b.Run("AppendMessages", func(b *testing.B) {
 		s := open(b)
@@ -51,6 +52,26 @@ func Benchmark(b *testing.B, open func(b *testing.B) state.Store) {
 				b.Fatal(err)
 			}
 			i++
+		}
+	})
+	b.Run("RecordUsage", func(b *testing.B) {
+		s := open(b)
+		ctx := b.Context()
+		const batch = 256 // the server's ledger batch
+		recs := make([]state.UsageRecord, batch)
+		for i := range recs {
+			recs[i] = state.UsageRecord{KeyID: "k", Model: "openai/gpt-5-mini",
+				Usage: llm.Usage{InputTokens: 12, OutputTokens: 6}, Cost: 30_000, LatencyMS: 3}
+		}
+		b.ReportAllocs()
+		n := 0
+		for b.Loop() {
+			if n%batch == 0 {
+				if err := s.RecordUsage(ctx, recs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			n++
 		}
 	})
 }

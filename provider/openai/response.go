@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/keelai/keel/internal/lenientjson"
 	"github.com/keelai/keel/llm"
 )
 
@@ -15,7 +16,7 @@ import (
 // Latency are set by the caller.
 func (p *Provider) response(body []byte) (*llm.Response, error) {
 	var cc wireCompletion
-	if err := decodeWire(body, &cc); err != nil {
+	if err := lenientjson.Unmarshal(body, &cc); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			// A body cut short: the connection broke, not the server.
 			return nil, &llm.Error{Kind: llm.KindNetwork, Provider: p.name,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/keelai/keel/internal/lenientjson"
 	"github.com/keelai/keel/llm"
 )
 
@@ -52,7 +53,7 @@ func TestUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var u wireUsage
-			if err := decodeWire([]byte(tt.json), &u); err != nil {
+			if err := lenientjson.Unmarshal([]byte(tt.json), &u); err != nil {
 				t.Fatal(err)
 			}
 			got := usage(&u)
@@ -153,7 +154,7 @@ func feed(t *testing.T, chunks ...string) (*streamState, []llm.Event) {
 	var all []llm.Event
 	for _, c := range chunks {
 		var ch wireChunk
-		if err := decodeWire([]byte(c), &ch); err != nil {
+		if err := lenientjson.Unmarshal([]byte(c), &ch); err != nil {
 			t.Fatalf("chunk %s: %v", c, err)
 		}
 		all = st.chunk(&ch, all)

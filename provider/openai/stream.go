@@ -15,6 +15,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 
+	"github.com/keelai/keel/internal/lenientjson"
 	"github.com/keelai/keel/llm"
 )
 
@@ -71,7 +72,7 @@ func (s *streamState) chunk(ch *wireChunk, evs []llm.Event) []llm.Event {
 			}
 			evs = append(evs, s.acc.Add(llm.Event{Kind: llm.EventThinking, Index: s.thinking, Text: r}))
 		}
-		for _, text := range [...]lenientText{d.Content, d.Refusal} {
+		for _, text := range [...]lenientjson.String{d.Content, d.Refusal} {
 			if text == "" {
 				continue
 			}
@@ -193,7 +194,7 @@ func (m *Model) stream(ctx context.Context, params openai.ChatCompletionNewParam
 			break
 		}
 		var ch wireChunk
-		if err = decodeWire(data, &ch); err != nil {
+		if err = lenientjson.Unmarshal(data, &ch); err != nil {
 			err = m.p.malformed(err, raw)
 			break
 		}

@@ -27,6 +27,16 @@ type Request struct {
 	// Temperature and TopP are sampling parameters; nil means the provider default.
 	Temperature *float64
 	TopP        *float64
+	// TopK samples each token from the K most likely ones; 0 means the
+	// provider's default. Anthropic, Gemini and OpenAI-compatible servers
+	// (vLLM, Ollama, llama.cpp) take it; OpenAI's own API has no top_k, and
+	// its adapter refuses a request that sets it rather than drop it.
+	TopK int
+	// ParallelToolCalls says whether the model may call several tools in one
+	// turn: nil leaves the provider's default (allowed), false asks for at
+	// most one call per turn. It means nothing without Tools. Gemini has no
+	// such switch and ignores it.
+	ParallelToolCalls *bool
 	// StopSequences end generation when produced.
 	StopSequences []string
 	// Output, when set, asks for a JSON value conforming to a schema, using

@@ -16,8 +16,9 @@ import (
 	"github.com/keelai/keel/llm"
 )
 
-// samplingAPIVersion is the last API version that accepts temperature and
-// top_p; the SDK sends 2026-10-21, which rejects them even at their defaults.
+// samplingAPIVersion is the last API version that accepts temperature,
+// top_p and top_k; the SDK sends 2026-10-21, which rejects them even at their
+// defaults.
 const samplingAPIVersion = "2023-06-01"
 
 // invalid returns the KindInvalidRequest error for a request Anthropic
@@ -45,6 +46,9 @@ func (m *Model) params(req *llm.Request) (sdk.MessageNewParams, []option.Request
 		p.MaxTokens = int64(DefaultMaxTokens(m.model))
 	default:
 		p.MaxTokens = int64(req.MaxTokens)
+	}
+	if req.TopK < 0 {
+		return p, nil, m.invalid("top_k: %d is negative", req.TopK)
 	}
 
 	for i, t := range req.System {
@@ -90,6 +94,19 @@ func (m *Model) params(req *llm.Request) (sdk.MessageNewParams, []option.Request
 	default:
 		return p, nil, m.invalid("tool_choice: unknown mode %q", req.ToolChoice.Mode)
 	}
+	if pc := req.ParallelToolCalls; pc != nil && !*pc && len(req.Tools) > 0 {
+		// The switch lives on the tool choice, so the default auto choice
+		// must be spelt out to carry it; "none" allows no calls at all.
+		no := param.NewOpt(true)
+		switch {
+		case p.ToolChoice.OfAny != nil:
+			p.ToolChoice.OfAny.DisableParallelToolUse = no
+		case p.ToolChoice.OfTool != nil:
+			p.ToolChoice.OfTool.DisableParallelToolUse = no
+		case p.ToolChoice.OfNone == nil:
+			p.ToolChoice.OfAuto = &sdk.ToolChoiceAutoParam{DisableParallelToolUse: no}
+		}
+	}
 
 	p.StopSequences = req.StopSequences
 
@@ -115,13 +132,16 @@ func (m *Model) params(req *llm.Request) (sdk.MessageNewParams, []option.Request
 	}
 
 	var opts []option.RequestOption
-	if req.Temperature != nil || req.TopP != nil {
+	if req.Temperature != nil || req.TopP != nil || req.TopK > 0 {
 		opts = append(opts, option.WithHeader("anthropic-version", samplingAPIVersion))
 		if req.Temperature != nil {
 			opts = append(opts, option.WithJSONSet("temperature", *req.Temperature))
 		}
 		if req.TopP != nil {
 			opts = append(opts, option.WithJSONSet("top_p", *req.TopP))
+		}
+		if req.TopK > 0 {
+			opts = append(opts, option.WithJSONSet("top_k", req.TopK))
 		}
 	}
 	return p, opts, nil

@@ -125,6 +125,36 @@ func TestRequestTranslation(t *testing.T) {
 			want: `{"tool_choice":{"type":"tool","name":"a"}}`,
 		},
 		{
+			name: "one tool call per turn spells out the auto choice",
+			req:  llm.Request{Messages: []llm.Message{llm.UserText("hi")}, Tools: []llm.Tool{{Name: "a"}}, ParallelToolCalls: new(false)},
+			want: `{"tool_choice":{"type":"auto","disable_parallel_tool_use":true}}`,
+		},
+		{
+			name: "one tool call per turn with any",
+			req:  llm.Request{Messages: []llm.Message{llm.UserText("hi")}, Tools: []llm.Tool{{Name: "a"}}, ToolChoice: llm.ToolChoice{Mode: llm.ToolAny}, ParallelToolCalls: new(false)},
+			want: `{"tool_choice":{"type":"any","disable_parallel_tool_use":true}}`,
+		},
+		{
+			name: "one tool call per turn with a named tool",
+			req:  llm.Request{Messages: []llm.Message{llm.UserText("hi")}, Tools: []llm.Tool{{Name: "a"}}, ToolChoice: llm.ToolChoice{Mode: llm.ToolNamed, Name: "a"}, ParallelToolCalls: new(false)},
+			want: `{"tool_choice":{"type":"tool","name":"a","disable_parallel_tool_use":true}}`,
+		},
+		{
+			name: "one tool call per turn means nothing with none",
+			req:  llm.Request{Messages: []llm.Message{llm.UserText("hi")}, Tools: []llm.Tool{{Name: "a"}}, ToolChoice: llm.ToolChoice{Mode: llm.ToolNone}, ParallelToolCalls: new(false)},
+			want: `{"tool_choice":{"type":"none"}}`,
+		},
+		{
+			name: "one tool call per turn means nothing without tools",
+			req:  llm.Request{Messages: []llm.Message{llm.UserText("hi")}, ParallelToolCalls: new(false)},
+			want: `{"tool_choice":null}`,
+		},
+		{
+			name: "parallel tool calls allowed is the default",
+			req:  llm.Request{Messages: []llm.Message{llm.UserText("hi")}, Tools: []llm.Tool{{Name: "a"}}, ParallelToolCalls: new(true)},
+			want: `{"tool_choice":null}`,
+		},
+		{
 			name: "limits and stop sequences",
 			req:  llm.Request{Messages: []llm.Message{llm.UserText("hi")}, MaxTokens: 300, StopSequences: []string{"\n\nHuman:", "END"}},
 			want: `{"max_tokens":300,"stop_sequences":["\n\nHuman:","END"]}`,
@@ -176,7 +206,7 @@ func TestRequestTranslation(t *testing.T) {
 	}
 }
 
-// TestSampling checks temperature and top_p: API version 2026-10-21
+// TestSampling checks temperature, top_p and top_k: API version 2026-10-21
 // rejects them (the emulator too), so a request that sets them is sent with
 // the version that takes them; one that does not keeps the SDK's version.
 func TestSampling(t *testing.T) {
@@ -186,9 +216,10 @@ func TestSampling(t *testing.T) {
 		want    string
 		version string
 	}{
-		{"none", llm.Request{Messages: []llm.Message{llm.UserText("hi")}}, `{"temperature":null,"top_p":null}`, "2026-10-21"},
-		{"temperature", llm.Request{Messages: []llm.Message{llm.UserText("hi")}, Temperature: llm.Float(0.2)}, `{"temperature":0.2,"top_p":null}`, "2023-06-01"},
-		{"both", llm.Request{Messages: []llm.Message{llm.UserText("hi")}, Temperature: llm.Float(0), TopP: llm.Float(0.9)}, `{"temperature":0,"top_p":0.9}`, "2023-06-01"},
+		{"none", llm.Request{Messages: []llm.Message{llm.UserText("hi")}}, `{"temperature":null,"top_p":null,"top_k":null}`, "2026-10-21"},
+		{"temperature", llm.Request{Messages: []llm.Message{llm.UserText("hi")}, Temperature: llm.Float(0.2)}, `{"temperature":0.2,"top_p":null,"top_k":null}`, "2023-06-01"},
+		{"both", llm.Request{Messages: []llm.Message{llm.UserText("hi")}, Temperature: llm.Float(0), TopP: llm.Float(0.9)}, `{"temperature":0,"top_p":0.9,"top_k":null}`, "2023-06-01"},
+		{"top_k", llm.Request{Messages: []llm.Message{llm.UserText("hi")}, TopK: 40}, `{"temperature":null,"top_p":null,"top_k":40}`, "2023-06-01"},
 	} {
 		for _, c := range calls {
 			t.Run(tc.name+"/"+c.name, func(t *testing.T) {
@@ -198,7 +229,7 @@ func TestSampling(t *testing.T) {
 				}
 				body := lastBody(t, srv)
 				want := jsonValue(t, tc.want).(map[string]any)
-				got := map[string]any{"temperature": body["temperature"], "top_p": body["top_p"]}
+				got := map[string]any{"temperature": body["temperature"], "top_p": body["top_p"], "top_k": body["top_k"]}
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("sampling (-want +got):\n%s", diff)
 				}
@@ -226,6 +257,7 @@ func TestInvalidRequests(t *testing.T) {
 		{"empty text", ptr(msgs(llm.UserText("hi"), llm.AssistantText(""))), "messages[1].parts[0]: empty text"},
 		{"empty system", &llm.Request{System: []llm.Text{{}}, Messages: []llm.Message{llm.UserText("hi")}}, "system[0]: empty text"},
 		{"negative max tokens", &llm.Request{Messages: []llm.Message{llm.UserText("hi")}, MaxTokens: -1}, "max_tokens"},
+		{"negative top_k", &llm.Request{Messages: []llm.Message{llm.UserText("hi")}, TopK: -1}, "top_k: -1 is negative"},
 		{"image in assistant", ptr(msgs(llm.UserText("hi"), llm.Assistant(llm.Image{URL: "https://x/y.png"}))), "messages[1].parts[0]: image parts are only accepted in user messages"},
 		{"document in assistant", ptr(msgs(llm.UserText("hi"), llm.Assistant(llm.Document{URL: "https://x/y.pdf"}))), "messages[1].parts[0]: document parts"},
 		{"tool call in user", ptr(msgs(llm.User(llm.ToolCall{ID: "a", Name: "b"}))), "messages[0].parts[0]: tool call parts are only accepted in assistant messages"},

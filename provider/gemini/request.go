@@ -364,6 +364,14 @@ func translateConfig(req *llm.Request) (*genai.GenerateContentConfig, error) {
 	if req.TopP != nil {
 		cfg.TopP = new(float32(*req.TopP))
 	}
+	switch {
+	case req.TopK < 0:
+		return nil, fmt.Errorf("top k: %d is negative", req.TopK)
+	case req.TopK > 0:
+		cfg.TopK = new(float32(req.TopK))
+	}
+	// req.ParallelToolCalls is not translated: Gemini has no switch for
+	// parallel function calls, so the model keeps its default.
 	if req.Thinking != nil {
 		budget := req.Thinking.BudgetTokens
 		switch {

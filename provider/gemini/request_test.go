@@ -9,6 +9,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/keelai/keel/llm"
+	"github.com/keelai/keel/llm/llmtest/geminitest"
 )
 
 func TestTranslateMessages(t *testing.T) {
@@ -156,12 +157,12 @@ func TestTranslateConfig(t *testing.T) {
 			name: "system and sampling",
 			req: llm.Request{
 				System:   []llm.Text{{Text: "Be brief."}, {Text: "Be kind.", Cache: &llm.CacheControl{}}},
-				Messages: user, MaxTokens: 100, Temperature: llm.Float(0.5), TopP: llm.Float(0.25),
+				Messages: user, MaxTokens: 100, Temperature: llm.Float(0.5), TopP: llm.Float(0.25), TopK: 40,
 				StopSequences: []string{"END"},
 			},
 			want: base(genai.GenerateContentConfig{
 				SystemInstruction: &genai.Content{Role: "user", Parts: []*genai.Part{{Text: "Be brief."}, {Text: "Be kind."}}},
-				MaxOutputTokens:   100, Temperature: new(float32(0.5)), TopP: new(float32(0.25)),
+				MaxOutputTokens:   100, Temperature: new(float32(0.5)), TopP: new(float32(0.25)), TopK: new(float32(40)),
 				StopSequences: []string{"END"},
 			}),
 		},
@@ -183,6 +184,11 @@ func TestTranslateConfig(t *testing.T) {
 		{
 			name: "tools, model decides",
 			req:  llm.Request{Messages: user, Tools: tools},
+			want: base(genai.GenerateContentConfig{Tools: decls}),
+		},
+		{
+			name: "tools, one call per turn is not expressible and left out",
+			req:  llm.Request{Messages: user, Tools: tools, ParallelToolCalls: new(false)},
 			want: base(genai.GenerateContentConfig{Tools: decls}),
 		},
 		{
@@ -215,6 +221,26 @@ func TestTranslateConfig(t *testing.T) {
 	}
 }
 
+// TestTopKOnTheWire checks that the SDK carries TopK into generationConfig.
+func TestTopKOnTheWire(t *testing.T) {
+	srv := geminitest.NewServer(t)
+	m := New(Options{APIKey: "test-key", BaseURL: srv.URL}).Model("gemini-2.5-flash")
+	if _, err := m.Generate(t.Context(), &llm.Request{Messages: []llm.Message{llm.UserText("hi")}, TopK: 40}); err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		GenerationConfig struct {
+			TopK *float64 `json:"topK"`
+		} `json:"generationConfig"`
+	}
+	if err := json.Unmarshal(srv.Requests()[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if k := body.GenerationConfig.TopK; k == nil || *k != 40 {
+		t.Errorf("body: %s", srv.Requests()[0].Body)
+	}
+}
+
 func TestTranslateRejects(t *testing.T) {
 	user := llm.UserText("hi")
 	tests := []struct {
@@ -238,6 +264,7 @@ func TestTranslateRejects(t *testing.T) {
 		{"bad cache ttl", llm.Request{Messages: []llm.Message{llm.User(llm.Text{Text: "x", Cache: &llm.CacheControl{TTL: "2h"}})}}, `messages[0].parts[0]: cache TTL "2h"`},
 		{"bad system cache ttl", llm.Request{System: []llm.Text{{Text: "s", Cache: &llm.CacheControl{TTL: "1d"}}}, Messages: []llm.Message{user}}, "system[0]: cache TTL"},
 		{"negative max tokens", llm.Request{Messages: []llm.Message{user}, MaxTokens: -1}, "max tokens: -1"},
+		{"negative top k", llm.Request{Messages: []llm.Message{user}, TopK: -1}, "top k: -1"},
 		{"negative budget", llm.Request{Messages: []llm.Message{user}, Thinking: &llm.ThinkingConfig{BudgetTokens: -5}}, "thinking budget: -5"},
 		{"bad output schema", llm.Request{Messages: []llm.Message{user}, Output: &llm.OutputSchema{Schema: json.RawMessage(`"x"`)}}, "output schema: want a JSON Schema object, got a string"},
 		{"bad tool schema", llm.Request{Messages: []llm.Message{user}, Tools: []llm.Tool{{Name: "f", InputSchema: json.RawMessage(`{`)}}}, "tools[0] (f) input schema: not valid JSON"},

@@ -76,6 +76,10 @@ func (t translator) params(model string, req *llm.Request) (openai.ChatCompletio
 	if err := t.toolChoice(req, &out); err != nil {
 		return out, err
 	}
+	if req.ParallelToolCalls != nil && len(req.Tools) > 0 {
+		// OpenAI rejects parallel_tool_calls in a request without tools.
+		out.ParallelToolCalls = openai.Bool(*req.ParallelToolCalls)
+	}
 
 	switch {
 	case req.MaxTokens < 0:
@@ -93,6 +97,16 @@ func (t translator) params(model string, req *llm.Request) (openai.ChatCompletio
 	}
 	if req.TopP != nil {
 		out.TopP = openai.Float(*req.TopP)
+	}
+	switch {
+	case req.TopK < 0:
+		return out, t.invalid("top_k: %d is negative", req.TopK)
+	case req.TopK > 0 && t.official:
+		return out, t.invalid("top_k: OpenAI's API has no top-k sampling; leave TopK at 0")
+	case req.TopK > 0:
+		// Not part of OpenAI's schema, so not a field of the SDK's params;
+		// vLLM, Ollama and llama.cpp read it from the body all the same.
+		out.SetExtraFields(map[string]any{"top_k": req.TopK})
 	}
 	if len(req.StopSequences) > 0 {
 		out.Stop.OfStringArray = req.StopSequences

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keelai/keel/llm"
+	"github.com/keelai/keel/llm/llmtest/openaitest"
 )
 
 // wire returns the JSON body the SDK would send for req, decoded.
@@ -168,6 +169,31 @@ func TestParams(t *testing.T) {
 			"response_format":{"type":"json_schema","json_schema":{"name":"output","schema":{"type":"object"},"strict":true}},
 			"tools":[{"type":"function","function":{"name":"t","parameters":{"type":"object","properties":{}}}}]}`,
 	}, {
+		name: "compatible servers get top_k as an extra field, and parallel_tool_calls",
+		req: &llm.Request{
+			Messages:          []llm.Message{llm.UserText("hi")},
+			Tools:             []llm.Tool{{Name: "t"}},
+			TopK:              40,
+			ParallelToolCalls: new(false),
+		},
+		want: `{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"top_k":40,"parallel_tool_calls":false,
+			"tools":[{"type":"function","function":{"name":"t","parameters":{"type":"object","properties":{}}}}]}`,
+	}, {
+		name:     "OpenAI gets parallel_tool_calls when allowed explicitly",
+		official: true,
+		req: &llm.Request{
+			Messages:          []llm.Message{llm.UserText("hi")},
+			Tools:             []llm.Tool{{Name: "t"}},
+			ParallelToolCalls: new(true),
+		},
+		want: `{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"parallel_tool_calls":true,
+			"tools":[{"type":"function","function":{"name":"t","parameters":{"type":"object","properties":{}}}}]}`,
+	}, {
+		name:     "parallel_tool_calls is left out without tools",
+		official: true,
+		req:      &llm.Request{Messages: []llm.Message{llm.UserText("hi")}, ParallelToolCalls: new(false)},
+		want:     `{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}`,
+	}, {
 		name: "tool choice none",
 		req: &llm.Request{
 			Messages:   []llm.Message{llm.UserText("hi")},
@@ -229,6 +255,8 @@ func TestParamsInvalid(t *testing.T) {
 		{"any without tools", &llm.Request{Messages: []llm.Message{llm.UserText("x")}, ToolChoice: llm.ToolChoice{Mode: llm.ToolAny}}, "needs tools"},
 		{"output schema", &llm.Request{Messages: []llm.Message{llm.UserText("x")}, Output: &llm.OutputSchema{Schema: json.RawMessage(`"x"`)}}, "output schema is not a JSON object"},
 		{"negative max tokens", &llm.Request{Messages: []llm.Message{llm.UserText("x")}, MaxTokens: -1}, "max tokens: -1"},
+		{"top_k for OpenAI", &llm.Request{Messages: []llm.Message{llm.UserText("x")}, TopK: 40}, "top_k: OpenAI's API has no top-k sampling"},
+		{"negative top_k", &llm.Request{Messages: []llm.Message{llm.UserText("x")}, TopK: -1}, "top_k: -1 is negative"},
 		{"empty user turn", user(), "message 1: user message has no content"},
 	}
 	for _, tt := range tests {
@@ -280,6 +308,36 @@ func TestIsOfficial(t *testing.T) {
 	} {
 		if got := isOfficial(base); got != want {
 			t.Errorf("isOfficial(%q) = %v, want %v", base, got, want)
+		}
+	}
+}
+
+// TestTopKOnTheWire checks that top_k, which the SDK's params have no field
+// for, reaches a compatible server from both Generate and Stream.
+func TestTopKOnTheWire(t *testing.T) {
+	srv := openaitest.NewServer(t)
+	m := New(Options{APIKey: "sk-test", BaseURL: srv.URL}).Model("llama3")
+	req := &llm.Request{Messages: []llm.Message{llm.UserText("hi")}, TopK: 20}
+	if _, err := m.Generate(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := llm.Collect(m.Stream(t.Context(), req)); err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2", len(reqs))
+	}
+	for i, r := range reqs {
+		var body struct {
+			TopK   *int `json:"top_k"`
+			Stream bool `json:"stream"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if body.TopK == nil || *body.TopK != 20 || body.Stream != (i == 1) {
+			t.Errorf("request %d body: %s", i, r.Body)
 		}
 	}
 }

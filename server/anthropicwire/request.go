@@ -159,8 +159,11 @@ func (w *wireRequest) toLLM() (*llm.Request, error) {
 	if p := w.TopP; p != nil && (*p < 0 || *p > 1) {
 		return nil, invalid("top_p", "must be between 0 and 1, got %v", *p)
 	}
-	if k := w.TopK; k != nil && *k < 0 {
-		return nil, invalid("top_k", "must not be negative, got %d", *k)
+	if k := w.TopK; k != nil {
+		if *k < 0 {
+			return nil, invalid("top_k", "must not be negative, got %d", *k)
+		}
+		req.TopK = *k
 	}
 
 	if w.System != nil {
@@ -211,6 +214,9 @@ func (w *wireRequest) toLLM() (*llm.Request, error) {
 		}
 		if tc.Type == "none" && tc.DisableParallelToolUse != nil {
 			return nil, invalid("tool_choice.disable_parallel_tool_use", "Extra inputs are not permitted")
+		}
+		if d := tc.DisableParallelToolUse; d != nil {
+			req.ParallelToolCalls = new(!*d)
 		}
 	}
 

@@ -199,6 +199,7 @@ func decodeChatRequest(body []byte) (*chatCall, error) {
 	if err := decodeToolChoice(wr.ToolChoice, req); err != nil {
 		return nil, err
 	}
+	req.ParallelToolCalls = wr.ParallelToolCalls
 
 	switch {
 	case wr.MaxCompletionTokens != nil:

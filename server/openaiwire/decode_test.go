@@ -76,7 +76,7 @@ func TestDecodeChatRequestAccepts(t *testing.T) {
 	body := `{"model":"m","messages":[{"role":"user","content":"hi","name":"ann"}],
 		"frequency_penalty":0.5,"presence_penalty":0,"logit_bias":{"50256":-100},"metadata":{"k":"v"},
 		"store":false,"service_tier":"auto","prompt_cache_key":"abc","prompt_cache_retention":"24h",
-		"safety_identifier":"h","verbosity":"low","seed":1,"n":1,"parallel_tool_calls":false,
+		"safety_identifier":"h","verbosity":"low","seed":1,"n":1,
 		"stop":["x","y"],"response_format":{"type":"text"},"reasoning_effort":"none","modalities":["text"],
 		"max_tokens":10,"max_completion_tokens":20,"stream":true,"stream_options":{"include_usage":true,"include_obfuscation":false}}`
 	call, err := decodeChatRequest([]byte(body))
@@ -85,6 +85,31 @@ func TestDecodeChatRequestAccepts(t *testing.T) {
 	}
 	if !call.Stream || !call.IncludeUsage || call.Request.MaxTokens != 20 || len(call.Request.StopSequences) != 2 || call.Request.Output != nil || call.Request.Thinking != nil {
 		t.Errorf("call = %+v", call)
+	}
+}
+
+func TestDecodeParallelToolCalls(t *testing.T) {
+	const head = `{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]`
+	for _, tc := range []struct {
+		name, body string
+		want       *bool // nil: the provider's default
+	}{
+		{"absent", head + `}`, nil},
+		{"false", head + `,"parallel_tool_calls":false}`, new(false)},
+		{"true", head + `,"parallel_tool_calls":true}`, new(true)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			call, err := decodeChatRequest([]byte(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch got := call.Request.ParallelToolCalls; {
+			case (got == nil) != (tc.want == nil):
+				t.Errorf("ParallelToolCalls = %v, want %v", got, tc.want)
+			case got != nil && *got != *tc.want:
+				t.Errorf("ParallelToolCalls = %v, want %v", *got, *tc.want)
+			}
+		})
 	}
 }
 

@@ -2,7 +2,9 @@ package anthropic
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"net/url"
@@ -10,7 +12,9 @@ import (
 
 	sdk "github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/anthropics/anthropic-sdk-go/v2/packages/ssestream"
 
+	"github.com/keelai/keel/internal/lenientjson"
 	"github.com/keelai/keel/llm"
 )
 
@@ -111,12 +115,22 @@ func (m *Model) Generate(ctx context.Context, req *llm.Request) (*llm.Response, 
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, option.WithRequestTimeout(nonStreamingTimeout))
-	msg, err := m.p.client.Messages.New(ctx, params, opts...)
-	if err != nil {
+	// The body comes back raw, to be decoded with Keel's types (wire.go).
+	var body []byte
+	opts = append(opts, option.WithRequestTimeout(nonStreamingTimeout), option.WithResponseBodyInto(&body))
+	if _, err := m.p.client.Messages.New(ctx, params, opts...); err != nil {
 		return nil, m.p.wrapErr(ctx, err)
 	}
-	resp := m.response(msg)
+	var msg wireMessage
+	if err := lenientjson.Unmarshal(body, &msg); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			// A body cut short: the connection broke, not the server.
+			return nil, &llm.Error{Kind: llm.KindNetwork, Provider: m.p.name,
+				Message: llm.ErrIncomplete.Error() + ": " + err.Error(), Err: errors.Join(llm.ErrIncomplete, err)}
+		}
+		return nil, &llm.Error{Kind: llm.KindServer, Provider: m.p.name, Message: "malformed response: " + llm.Redact(err.Error()), Err: err}
+	}
+	resp := m.response(&msg)
 	resp.Latency = time.Since(start)
 	return resp, nil
 }
@@ -136,7 +150,12 @@ func (m *Model) Stream(ctx context.Context, req *llm.Request) iter.Seq2[llm.Even
 			yield(llm.Event{}, err)
 			return
 		}
-		stream := m.p.client.Messages.NewStreaming(ctx, params, opts...)
+		// What Messages.NewStreaming does, with the events decoded into
+		// Keel's types (wire.go) by the SDK's own stream: its framing, its
+		// pings and its error events are kept.
+		var raw *http.Response
+		err = m.p.client.Post(ctx, "v1/messages", params, &raw, append(opts, option.WithJSONSet("stream", true))...)
+		stream := ssestream.NewStream[wireEvent](ssestream.NewDecoder(raw), err)
 		defer stream.Close()
 
 		st := streamState{provider: m.p.name}

@@ -9,6 +9,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
 	"github.com/anthropics/anthropic-sdk-go/v2/shared"
 
+	"github.com/keelai/keel/internal/lenientjson"
 	"github.com/keelai/keel/llm"
 )
 
@@ -65,8 +66,20 @@ func (m *Model) BatchRequest(customID string, req *llm.Request) (r sdk.MessageBa
 	return r, version, nil
 }
 
-// BatchResponse translates the message of a succeeded batch result.
-func (m *Model) BatchResponse(msg *sdk.Message) *llm.Response { return m.response(msg) }
+// BatchResponse translates the message of a succeeded batch result. The
+// SDK decoded the results file; the message is read again from the JSON it
+// kept, with the types Generate uses.
+func (m *Model) BatchResponse(msg *sdk.Message) *llm.Response {
+	raw := []byte(msg.RawJSON())
+	if len(raw) == 0 { // a message built in Go rather than decoded
+		raw, _ = json.Marshal(msg)
+	}
+	var w wireMessage
+	// The SDK parsed (or made) this JSON already, and wireMessage reads
+	// every field leniently: it cannot fail here.
+	_ = lenientjson.Unmarshal(raw, &w)
+	return m.response(&w)
+}
 
 // BatchError translates the error of an errored batch result, refined by
 // its type as an HTTP error body would be.

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	sdk "github.com/anthropics/anthropic-sdk-go/v2"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/keelai/keel/llm"
 )
@@ -80,11 +82,19 @@ func (p *Provider) contextError(ctx context.Context, err error) *llm.Error {
 	return &llm.Error{Kind: kind, Provider: p.name, Message: llm.Redact(err.Error()), Err: err}
 }
 
+// isJSONError reports a body or event that is not the JSON expected, as
+// encoding/json (the SDK's stream) or lenientjson (Keel's types) found it.
 func isJSONError(err error) bool {
 	if _, ok := errors.AsType[*json.SyntaxError](err); ok {
 		return true
 	}
-	_, ok := errors.AsType[*json.UnmarshalTypeError](err)
+	if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[*jsontext.SyntacticError](err); ok {
+		return true
+	}
+	_, ok := errors.AsType[*jsonv2.SemanticError](err)
 	return ok
 }
 

@@ -12,34 +12,31 @@ import (
 // response translates a complete message. Block types Keel has no part for
 // (server tool results, for instance) are left out. An empty answer has nil
 // Content, as a streamed one does.
-func (m *Model) response(msg *sdk.Message) *llm.Response {
+func (m *Model) response(msg *wireMessage) *llm.Response {
 	r := &llm.Response{
-		ID:           msg.ID,
+		ID:           string(msg.ID),
 		Model:        m.name,
-		StopReason:   stopReason(msg.StopReason),
-		StopSequence: msg.StopSequence,
+		StopReason:   stopReason(sdk.StopReason(msg.StopReason)),
+		StopSequence: string(msg.StopSequence),
 	}
 	for _, b := range msg.Content {
 		switch b.Type {
 		case "text":
-			r.Content = append(r.Content, llm.Text{Text: b.Text})
+			r.Content = append(r.Content, llm.Text{Text: string(b.Text)})
 		case "thinking":
-			r.Content = append(r.Content, llm.Thinking{Text: b.Thinking, Signature: b.Signature})
+			r.Content = append(r.Content, llm.Thinking{Text: string(b.Thinking), Signature: string(b.Signature)})
 		case "redacted_thinking":
-			r.Content = append(r.Content, llm.Thinking{Redacted: b.Data})
+			r.Content = append(r.Content, llm.Thinking{Redacted: string(b.Data)})
 		case "tool_use":
 			input := json.RawMessage(strings.TrimSpace(string(b.Input)))
 			if len(input) == 0 || string(input) == "null" {
 				input = json.RawMessage("{}")
 			}
-			r.Content = append(r.Content, llm.ToolCall{ID: b.ID, Name: b.Name, Input: input})
+			r.Content = append(r.Content, llm.ToolCall{ID: string(b.ID), Name: string(b.Name), Input: input})
 		}
 	}
 	var u usageState
-	u.merge(msg.Usage.InputTokens, msg.Usage.OutputTokens, msg.Usage.CacheReadInputTokens, msg.Usage.CacheCreationInputTokens)
-	if msg.Usage.JSON.CacheCreation.Valid() {
-		u.mergeSplit(msg.Usage.CacheCreation.Ephemeral5mInputTokens, msg.Usage.CacheCreation.Ephemeral1hInputTokens)
-	}
+	msg.Usage.mergeInto(&u)
 	r.Usage = u.normalise()
 	return r
 }

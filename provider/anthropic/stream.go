@@ -47,7 +47,7 @@ func (s *streamState) find(wire int64) *block {
 
 // handle processes one event, yielding what it produces. ok is false when
 // the consumer stopped the loop.
-func (s *streamState) handle(ev *sdk.MessageStreamEventUnion, yield func(llm.Event, error) bool) (ok bool, err error) {
+func (s *streamState) handle(ev *wireEvent, yield func(llm.Event, error) bool) (ok bool, err error) {
 	emit := func(e llm.Event) bool { return yield(s.acc.Add(e), nil) }
 
 	if !s.started && ev.Type != "message_start" {
@@ -64,12 +64,8 @@ func (s *streamState) handle(ev *sdk.MessageStreamEventUnion, yield func(llm.Eve
 			return false, s.malformed("a second message_start")
 		}
 		s.started = true
-		s.acc.ID = ev.Message.ID
-		u := ev.Message.Usage
-		s.usage.merge(u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
-		if u.JSON.CacheCreation.Valid() {
-			s.usage.mergeSplit(u.CacheCreation.Ephemeral5mInputTokens, u.CacheCreation.Ephemeral1hInputTokens)
-		}
+		s.acc.ID = string(ev.Message.ID)
+		ev.Message.Usage.mergeInto(&s.usage)
 
 	case "content_block_start":
 		if s.find(ev.Index) != nil {
@@ -82,20 +78,20 @@ func (s *streamState) handle(ev *sdk.MessageStreamEventUnion, yield func(llm.Eve
 		switch cb.Type {
 		case "text":
 			b.kind = llm.EventText
-			e = llm.Event{Kind: llm.EventText, Text: cb.Text}
+			e = llm.Event{Kind: llm.EventText, Text: string(cb.Text)}
 			send = cb.Text != ""
 		case "thinking":
 			b.kind = llm.EventThinking
-			e = llm.Event{Kind: llm.EventThinking, Text: cb.Thinking, Signature: cb.Signature}
+			e = llm.Event{Kind: llm.EventThinking, Text: string(cb.Thinking), Signature: string(cb.Signature)}
 			send = cb.Thinking != "" || cb.Signature != ""
 		case "redacted_thinking":
 			b.kind = llm.EventThinking
-			e = llm.Event{Kind: llm.EventThinking, Redacted: cb.Data}
+			e = llm.Event{Kind: llm.EventThinking, Redacted: string(cb.Data)}
 			send = true
 		case "tool_use":
 			b.kind = llm.EventToolCallStart
-			b.startArg = cb.JSON.Input.Raw()
-			e = llm.Event{Kind: llm.EventToolCallStart, ToolCall: &llm.ToolCall{ID: cb.ID, Name: cb.Name}}
+			b.startArg = string(cb.Input)
+			e = llm.Event{Kind: llm.EventToolCallStart, ToolCall: &llm.ToolCall{ID: string(cb.ID), Name: string(cb.Name)}}
 			send = true
 		default:
 			// A block Keel has no part for (server tools): its events are
@@ -128,13 +124,13 @@ func (s *streamState) handle(ev *sdk.MessageStreamEventUnion, yield func(llm.Eve
 		var e llm.Event
 		switch d.Type {
 		case "text_delta":
-			want, e = llm.EventText, llm.Event{Kind: llm.EventText, Text: d.Text}
+			want, e = llm.EventText, llm.Event{Kind: llm.EventText, Text: string(d.Text)}
 		case "thinking_delta":
-			want, e = llm.EventThinking, llm.Event{Kind: llm.EventThinking, Text: d.Thinking}
+			want, e = llm.EventThinking, llm.Event{Kind: llm.EventThinking, Text: string(d.Thinking)}
 		case "signature_delta":
-			want, e = llm.EventThinking, llm.Event{Kind: llm.EventThinking, Signature: d.Signature}
+			want, e = llm.EventThinking, llm.Event{Kind: llm.EventThinking, Signature: string(d.Signature)}
 		case "input_json_delta":
-			want, e = llm.EventToolCallStart, llm.Event{Kind: llm.EventToolCallDelta, Text: d.PartialJSON}
+			want, e = llm.EventToolCallStart, llm.Event{Kind: llm.EventToolCallDelta, Text: string(d.PartialJSON)}
 		default:
 			// citations_delta and delta types newer than this adapter carry
 			// nothing Keel keeps.
@@ -175,21 +171,10 @@ func (s *streamState) handle(ev *sdk.MessageStreamEventUnion, yield func(llm.Eve
 
 	case "message_delta":
 		if ev.Delta.StopReason != "" {
-			s.acc.StopReason = stopReason(ev.Delta.StopReason)
-			s.acc.StopSequence = ev.Delta.StopSequence
+			s.acc.StopReason = stopReason(sdk.StopReason(ev.Delta.StopReason))
+			s.acc.StopSequence = string(ev.Delta.StopSequence)
 		}
-		u := &ev.Usage
-		s.usage.merge(u.InputTokens, u.OutputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens)
-		if raw := u.JSON.ExtraFields["cache_creation"].Raw(); raw != "" && raw != "null" {
-			var split struct {
-				E5m int64 `json:"ephemeral_5m_input_tokens"`
-				E1h int64 `json:"ephemeral_1h_input_tokens"`
-			}
-			if err := json.Unmarshal([]byte(raw), &split); err != nil {
-				return false, s.malformed("message_delta usage.cache_creation: %v", err)
-			}
-			s.usage.mergeSplit(split.E5m, split.E1h)
-		}
+		ev.Usage.mergeInto(&s.usage)
 
 	case "message_stop":
 		for _, b := range s.blocks {

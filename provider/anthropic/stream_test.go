@@ -196,3 +196,36 @@ func TestGenerateUsageTranslation(t *testing.T) {
 		})
 	}
 }
+
+func TestGenerateBodies(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       *llm.Response // nil: an error of kind
+		kind       llm.ErrorKind
+	}{
+		{name: "nulls and a tool call",
+			body: `{"id":"msg_1","type":"message","content":[{"type":"text","text":null},{"type":"tool_use","id":"t","name":"f","input":{"a":[1]}},{"type":"server_tool_use","id":"s"}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":null}}`,
+			want: &llm.Response{ID: "msg_1", Model: "anthropic/" + testModel, StopReason: llm.StopToolUse,
+				Content: []llm.Part{llm.Text{}, llm.ToolCall{ID: "t", Name: "f", Input: json.RawMessage(`{"a":[1]}`)}},
+				Usage:   llm.Usage{InputTokens: 3}}},
+		{name: "cut short", body: `{"id":"msg_1","content":[{"type":"text","text":"Hel`, kind: llm.KindNetwork},
+		{name: "not JSON", body: `<html>Bad gateway</html>`, kind: llm.KindServer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := rawModel(t, jsonResponse, tc.body).Generate(t.Context(), hi)
+			if tc.want == nil {
+				if llm.KindOf(err) != tc.kind {
+					t.Fatalf("err = %v, want kind %s", err, tc.kind)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Latency = 0
+			if diff := cmp.Diff(tc.want, resp); diff != "" {
+				t.Errorf("response (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

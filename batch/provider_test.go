@@ -204,6 +204,7 @@ func TestWireRequests(t *testing.T) {
 	its := items(claude, "x")
 	its[0].Request.System = []llm.Text{{Text: "Be brief."}}
 	its[0].Request.Temperature = &temp
+	its[0].Request.TopK = 40
 	job, err := m.Submit(ctx, its)
 	if err != nil {
 		t.Fatal(err)
@@ -224,10 +225,11 @@ func TestWireRequests(t *testing.T) {
 		t.Fatalf("batch create body %s: %v", create.Body, err)
 	}
 	p := body.Requests[0].Params
-	if body.Requests[0].CustomID != "x" || p["model"] != "claude-haiku-4-5" || p["max_tokens"] != 100.0 || p["temperature"] != 0.5 || p["system"] == nil {
+	if body.Requests[0].CustomID != "x" || p["model"] != "claude-haiku-4-5" || p["max_tokens"] != 100.0 || p["temperature"] != 0.5 || p["top_k"] != 40.0 || p["system"] == nil {
 		t.Fatalf("params = %v", p)
 	}
-	// Temperature needs the API version that still takes it, for the batch.
+	// Temperature and top_k need the API version that still takes them, for
+	// the batch.
 	if v := create.Header.Get("anthropic-version"); v != "2023-06-01" {
 		t.Fatalf("anthropic-version = %q", v)
 	}

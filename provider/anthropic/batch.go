@@ -30,7 +30,7 @@ func (m *Model) Batches() (*sdk.MessageBatchService, error) {
 // BatchRequest translates req as Generate does into one request of a
 // Message Batch. version is the anthropic-version the whole batch must be
 // created with: "" for the SDK's own, or the older version that still
-// accepts temperature and top_p when req sets them.
+// accepts temperature, top_p and top_k when req sets them.
 func (m *Model) BatchRequest(customID string, req *llm.Request) (r sdk.MessageBatchNewParamsRequest, version string, err error) {
 	if m.p.err != nil {
 		return r, "", m.p.err
@@ -43,7 +43,7 @@ func (m *Model) BatchRequest(customID string, req *llm.Request) (r sdk.MessageBa
 	if err != nil {
 		return r, "", m.invalid("request: %v", err)
 	}
-	if req.Temperature != nil || req.TopP != nil {
+	if req.Temperature != nil || req.TopP != nil || req.TopK > 0 {
 		// Generate sets these through per-call JSON options, which a batch
 		// request cannot carry: add them to the body instead.
 		var obj map[string]json.RawMessage
@@ -55,6 +55,9 @@ func (m *Model) BatchRequest(customID string, req *llm.Request) (r sdk.MessageBa
 		}
 		if req.TopP != nil {
 			obj["top_p"], _ = json.Marshal(*req.TopP)
+		}
+		if req.TopK > 0 {
+			obj["top_k"], _ = json.Marshal(req.TopK)
 		}
 		if body, err = json.Marshal(obj); err != nil {
 			return r, "", m.invalid("request: %v", err)

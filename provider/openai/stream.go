@@ -19,10 +19,6 @@ import (
 	"github.com/keelai/keel/llm"
 )
 
-// functionCallIndex places the deprecated function_call's deltas apart
-// from every tool call's.
-var functionCallIndex int64 = -1
-
 // streamCall is the state of one tool call being streamed.
 type streamCall struct {
 	index  int    // in Response.Content
@@ -83,11 +79,16 @@ func (s *streamState) chunk(ch *wireChunk, evs []llm.Event) []llm.Event {
 		}
 		s.refusal = s.refusal || d.Refusal != ""
 		for _, tc := range d.ToolCalls {
-			evs = s.toolCall(tc, evs)
+			var index int64 // 0 for calls sent whole, without one
+			if tc.Index != nil {
+				index = *tc.Index
+			}
+			evs = s.toolCall(index, tc, evs)
 		}
 		if d.FunctionCall.Name != "" || d.FunctionCall.Arguments != "" {
-			// The deprecated function_call delta: one call, no index.
-			evs = s.toolCall(wireToolCall{Index: &functionCallIndex, Function: d.FunctionCall}, evs)
+			// The deprecated function_call delta: one call, no index; -1
+			// keeps it apart from every tool call.
+			evs = s.toolCall(-1, wireToolCall{Function: d.FunctionCall}, evs)
 		}
 		if c.FinishReason != "" {
 			s.finish = string(c.FinishReason)
@@ -107,11 +108,7 @@ func (s *streamState) alloc() int {
 // and name come with the first delta of an index, the arguments in
 // fragments. A delta bringing a different id for a known index starts a
 // new call (servers that send whole calls without an index).
-func (s *streamState) toolCall(tc wireToolCall, evs []llm.Event) []llm.Event {
-	var index int64 // 0 for calls sent whole, without one
-	if tc.Index != nil {
-		index = *tc.Index
-	}
+func (s *streamState) toolCall(index int64, tc wireToolCall, evs []llm.Event) []llm.Event {
 	id := string(tc.ID)
 	call, ok := s.calls[index]
 	if ok && id != "" && call.wireID != "" && call.wireID != id {

@@ -3,6 +3,7 @@ package openai
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"net/http"
@@ -141,7 +142,7 @@ func (m *Model) Generate(ctx context.Context, req *llm.Request) (*llm.Response, 
 	}
 	resp, err := m.p.response(body)
 	if err != nil {
-		if e, ok := err.(*llm.Error); ok && raw != nil {
+		if e, ok := errors.AsType[*llm.Error](err); ok && raw != nil {
 			e.RequestID = cmp.Or(e.RequestID, raw.Header.Get("x-request-id"))
 		}
 		return nil, err

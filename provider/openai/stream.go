@@ -1,7 +1,5 @@
 package openai
 
-//lint:file-ignore SA1019 OpenAI-compatible servers still send the legacy function_call field; reading it is deliberate
-
 import (
 	"bytes"
 	"cmp"

@@ -10,6 +10,12 @@
 // carries zero usage, since it consumed no tokens; streams replay a hit as
 // events. Stores: NewMemory (an LRU bounded in bytes) and OpenSQLite
 // (persistent).
+//
+// Identical misses that arrive together make one call: the first caller
+// calls the model and the others wait for its response, which each gets
+// marked as a hit, as if read from the store. If that call fails, each
+// waiter makes its own. Coalescing is per process: replicas sharing a store
+// (store/redis) each make one call for a burst of the same request.
 package respcache
 
 import (
@@ -19,6 +25,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +77,13 @@ type Cache struct {
 	store Store
 	o     Options
 
-	hits, misses, stores atomic.Int64
+	mu      sync.Mutex
+	flights map[string]*flight // by key
+	// waiting, when set (by tests), is called as a caller starts waiting
+	// for another's call.
+	waiting func()
+
+	hits, misses, stores, coalesced atomic.Int64
 }
 
 // New returns a Cache over store; use its Middleware.
@@ -81,17 +94,20 @@ func New(store Store, opts Options) *Cache {
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
 	}
-	return &Cache{store: store, o: opts}
+	return &Cache{store: store, o: opts, flights: map[string]*flight{}}
 }
 
 // Stats are a Cache's counters since it was made.
 type Stats struct {
 	Hits, Misses, Stores int64
+	// Coalesced counts the misses answered by an identical call already in
+	// flight rather than by a call of their own.
+	Coalesced int64
 }
 
 // Stats returns the counters.
 func (c *Cache) Stats() Stats {
-	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Stores: c.stores.Load()}
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Stores: c.stores.Load(), Coalesced: c.coalesced.Load()}
 }
 
 // Middleware returns the caching middleware.
@@ -103,9 +119,29 @@ func (c *Cache) Middleware() llm.Middleware {
 				if !c.o.Cacheable(req) {
 					return next.Generate(ctx, req)
 				}
-				key, hit := c.lookup(ctx, next.Name(), req)
+				start := c.o.Clock.Now()
+				key, hit := c.lookup(ctx, next.Name(), req, start)
 				if hit != nil {
 					return hit, nil
+				}
+				f, lead := c.join(key)
+				switch {
+				case lead:
+					var entry []byte
+					// Deferred so that a panicking call lands too, and its
+					// waiters make their own calls instead of waiting on.
+					defer func() { c.land(key, f, entry) }()
+					resp, err := next.Generate(ctx, req)
+					if err == nil {
+						entry = c.save(ctx, key, resp)
+					}
+					return resp, err
+				case f != nil:
+					if resp, err := c.wait(ctx, f, start); resp != nil || err != nil {
+						return resp, err
+					}
+					// The leader had nothing to share: its failure was its
+					// own (perhaps its context's), so call as on a plain miss.
 				}
 				resp, err := next.Generate(ctx, req)
 				if err == nil {
@@ -113,23 +149,53 @@ func (c *Cache) Middleware() llm.Middleware {
 				}
 				return resp, err
 			},
+			// Streams coalesce too: a gateway's clients mostly stream, so
+			// leaving streams out would leave most stampedes in. A waiter
+			// gets the whole response replayed once the leader's stream is
+			// done, as a stored hit is, so it sees its first event later
+			// than from a call of its own, but costs nothing.
 			StreamFunc: func(ctx context.Context, req *llm.Request) iter.Seq2[llm.Event, error] {
 				if !c.o.Cacheable(req) {
 					return next.Stream(ctx, req)
 				}
 				return func(yield func(llm.Event, error) bool) {
-					key, hit := c.lookup(ctx, next.Name(), req)
+					start := c.o.Clock.Now()
+					key, hit := c.lookup(ctx, next.Name(), req, start)
 					if hit != nil {
-						for ev, err := range llm.StreamResponse(hit) {
-							if !yield(ev, err) {
-								return
-							}
-						}
+						replay(hit, yield)
 						return
+					}
+					f, lead := c.join(key)
+					if f != nil && !lead {
+						resp, err := c.wait(ctx, f, start)
+						if err != nil {
+							yield(llm.Event{}, err)
+							return
+						}
+						if resp != nil {
+							replay(resp, yield)
+							return
+						}
+						// As in Generate: the leader's failure was its own.
+					}
+					if lead {
+						// A stream that fails, panics or is abandoned by its
+						// consumer lands with nothing to share.
+						defer func() {
+							if lead {
+								c.land(key, f, nil)
+							}
+						}()
 					}
 					for ev, err := range next.Stream(ctx, req) {
 						if err == nil && ev.Kind == llm.EventDone && ev.Response != nil {
-							c.save(ctx, key, ev.Response)
+							entry := c.save(ctx, key, ev.Response)
+							// Landed before the consumer sees the event, so
+							// that waiters are not held by its pace.
+							if lead {
+								c.land(key, f, entry)
+								lead = false
+							}
 						}
 						if !yield(ev, err) || err != nil {
 							return
@@ -141,10 +207,17 @@ func (c *Cache) Middleware() llm.Middleware {
 	}
 }
 
-// lookup returns the request's key and, on a hit, the cached response
-// marked as one.
-func (c *Cache) lookup(ctx context.Context, model string, req *llm.Request) (string, *llm.Response) {
-	start := c.o.Clock.Now()
+func replay(resp *llm.Response, yield func(llm.Event, error) bool) {
+	for ev, err := range llm.StreamResponse(resp) {
+		if !yield(ev, err) {
+			return
+		}
+	}
+}
+
+// lookup returns the request's key ("" when it has none) and, on a hit,
+// the cached response marked as one.
+func (c *Cache) lookup(ctx context.Context, model string, req *llm.Request, start time.Time) (string, *llm.Response) {
 	key, err := Key(model, req)
 	if err != nil {
 		c.fail(err)
@@ -165,18 +238,26 @@ func (c *Cache) lookup(ctx context.Context, model string, req *llm.Request) (str
 		return key, nil
 	}
 	c.hits.Add(1)
+	c.markHit(ctx, resp, start)
+	return key, resp
+}
+
+// markHit marks resp, a fresh copy decoded for this caller, as answered by
+// the cache: no usage, since no tokens were consumed for it.
+func (c *Cache) markHit(ctx context.Context, resp *llm.Response, start time.Time) {
 	resp.Usage = llm.Usage{}
 	resp.Latency = c.o.Clock.Since(start)
 	callinfo.From(ctx).Update(func(r *callinfo.Record) {
 		r.CacheHit = true
 		r.Model = resp.Model
 	})
-	return key, resp
 }
 
-func (c *Cache) save(ctx context.Context, key string, resp *llm.Response) {
+// save stores resp under key and returns its encoded form, which is nil
+// only when resp could not be encoded: a store failure still returns it.
+func (c *Cache) save(ctx context.Context, key string, resp *llm.Response) []byte {
 	if key == "" {
-		return
+		return nil
 	}
 	b, err := encode(resp)
 	if err == nil {
@@ -184,9 +265,10 @@ func (c *Cache) save(ctx context.Context, key string, resp *llm.Response) {
 	}
 	if err != nil {
 		c.fail(fmt.Errorf("respcache: set: %w", err))
-		return
+		return b
 	}
 	c.stores.Add(1)
+	return b
 }
 
 func (c *Cache) fail(err error) {

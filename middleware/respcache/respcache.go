@@ -281,18 +281,22 @@ func (c *Cache) fail(err error) {
 // changes the answer, nothing that does not (tags other than the repeat
 // index are metadata).
 type keyed struct {
-	Model         string              `json:"model"`
-	System        json.RawMessage     `json:"system"`
-	Messages      []llm.Message       `json:"messages"`
-	Tools         []keyedTool         `json:"tools,omitempty"`
-	ToolChoice    llm.ToolChoice      `json:"tool_choice"`
-	MaxTokens     int                 `json:"max_tokens"`
-	Temperature   *float64            `json:"temperature"`
-	TopP          *float64            `json:"top_p"`
-	StopSequences []string            `json:"stop_sequences,omitempty"`
-	Output        *llm.OutputSchema   `json:"output,omitempty"`
-	Thinking      *llm.ThinkingConfig `json:"thinking,omitempty"`
-	Repeat        string              `json:"repeat,omitempty"`
+	Model       string          `json:"model"`
+	System      json.RawMessage `json:"system"`
+	Messages    []llm.Message   `json:"messages"`
+	Tools       []keyedTool     `json:"tools,omitempty"`
+	ToolChoice  llm.ToolChoice  `json:"tool_choice"`
+	MaxTokens   int             `json:"max_tokens"`
+	Temperature *float64        `json:"temperature"`
+	TopP        *float64        `json:"top_p"`
+	// TopK and ParallelToolCalls are left out when unset, so that keys
+	// made before they existed still find their entries.
+	TopK              int                 `json:"top_k,omitempty"`
+	ParallelToolCalls *bool               `json:"parallel_tool_calls,omitempty"`
+	StopSequences     []string            `json:"stop_sequences,omitempty"`
+	Output            *llm.OutputSchema   `json:"output,omitempty"`
+	Thinking          *llm.ThinkingConfig `json:"thinking,omitempty"`
+	Repeat            string              `json:"repeat,omitempty"`
 }
 
 type keyedTool struct {
@@ -317,6 +321,7 @@ func Key(model string, req *llm.Request) (string, error) {
 	k := keyed{
 		Model: model, System: sys, Messages: req.Messages, ToolChoice: req.ToolChoice,
 		MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP,
+		TopK: req.TopK, ParallelToolCalls: req.ParallelToolCalls,
 		StopSequences: req.StopSequences, Output: req.Output, Thinking: req.Thinking,
 		Repeat: req.Tags[callinfo.TagRepeat],
 	}

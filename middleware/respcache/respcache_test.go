@@ -146,14 +146,17 @@ func TestKey(t *testing.T) {
 		}
 	}
 	differ := map[string]func(*llm.Request){
-		"repeat index": func(r *llm.Request) { r.Tags["repeat"] = "1" },
-		"system":       func(r *llm.Request) { r.System[0].Text = "be long" },
-		"message":      func(r *llm.Request) { r.Messages[0] = llm.UserText("Q") },
-		"temperature":  func(r *llm.Request) { r.Temperature = llm.Float(0.1) },
-		"max tokens":   func(r *llm.Request) { r.MaxTokens = 10 },
-		"tool":         func(r *llm.Request) { r.Tools[0].Description = "d" },
-		"cache marker": func(r *llm.Request) { r.System[0].Cache = &llm.CacheControl{} },
-		"stop":         func(r *llm.Request) { r.StopSequences = []string{"x"} },
+		"repeat index":            func(r *llm.Request) { r.Tags["repeat"] = "1" },
+		"system":                  func(r *llm.Request) { r.System[0].Text = "be long" },
+		"message":                 func(r *llm.Request) { r.Messages[0] = llm.UserText("Q") },
+		"temperature":             func(r *llm.Request) { r.Temperature = llm.Float(0.1) },
+		"max tokens":              func(r *llm.Request) { r.MaxTokens = 10 },
+		"tool":                    func(r *llm.Request) { r.Tools[0].Description = "d" },
+		"cache marker":            func(r *llm.Request) { r.System[0].Cache = &llm.CacheControl{} },
+		"stop":                    func(r *llm.Request) { r.StopSequences = []string{"x"} },
+		"top k":                   func(r *llm.Request) { r.TopK = 40 },
+		"one tool call at a time": func(r *llm.Request) { r.ParallelToolCalls = new(false) },
+		"parallel tool calls set": func(r *llm.Request) { r.ParallelToolCalls = new(true) },
 	}
 	for name, change := range differ {
 		r := base()

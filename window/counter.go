@@ -26,24 +26,38 @@ var estimateScale = map[string]float64{
 type Estimator struct {
 	Scale    float64
 	Encoding *Encoding
+	// Cache, when set, keeps the unscaled counts of messages already
+	// seen; it may be shared with other counters, whatever their scale.
+	Cache *MessageCache
 }
 
 // CountTokens implements Counter.
 func (e Estimator) CountTokens(_ context.Context, req *llm.Request) (int, error) {
-	n := countRequest(e.Encoding.Count, req)
-	return int(float64(n)*e.Scale + 0.999), nil
+	var n int
+	if e.Cache == nil {
+		n = countRequest(e.Encoding.Count, req)
+	} else {
+		fixed, per := e.Cache.split(e.Encoding.name, e.Encoding.Count, req)
+		n = fixed + sum(per)
+	}
+	return e.scale(n), nil
 }
 
 func (e Estimator) split(req *llm.Request) (int, []int, func(int) int) {
-	fixed, per := splitRequest(e.Encoding.Count, req)
-	return fixed, per, func(n int) int { return int(float64(n)*e.Scale + 0.999) }
+	fixed, per := e.Cache.split(e.Encoding.name, e.Encoding.Count, req)
+	return fixed, per, e.scale
 }
+
+func (e Estimator) scale(n int) int { return int(float64(n)*e.Scale + 0.999) }
 
 // CounterFor returns the best counter for model m: the exact OpenAI
 // encoding for OpenAI models (and OpenAI-compatible servers, for which it
 // is a close estimate); for models that count with their provider
 // (llm.TokenCounter: Anthropic, Gemini) that count, cached, with the
-// calibrated estimate when the provider cannot be reached.
+// calibrated estimate when the provider cannot be reached. The offline
+// counters it returns hold a MessageCache of their own, so a caller that
+// counts the same conversations again should keep the counter rather than
+// call CounterFor each time.
 func CounterFor(m llm.Model) (Counter, error) {
 	provider, model, _ := llm.SplitName(m.Name())
 	enc, err := GetEncoding(EncodingFor(model))
@@ -54,14 +68,15 @@ func CounterFor(m llm.Model) (Counter, error) {
 	if !estimated {
 		scale = 1
 	}
-	est := Estimator{Scale: scale, Encoding: enc}
+	cache := NewMessageCache(messageCacheSize)
+	est := Estimator{Scale: scale, Encoding: enc, Cache: cache}
 	if tc, ok := m.(llm.TokenCounter); ok {
 		return NewCached(tc, est, 4096), nil
 	}
 	if estimated {
 		return est, nil
 	}
-	return OpenAICounter{Encoding: enc}, nil
+	return OpenAICounter{Encoding: enc, Cache: cache}, nil
 }
 
 // Cached remembers the counts of an exact counter (a provider's counting

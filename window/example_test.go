@@ -62,3 +62,19 @@ func ExampleFit() {
 	// assistant: thirteen fourteen
 	// user: fifteen
 }
+
+// A counter with a cache encodes each message once: counting the
+// conversation again after a new turn encodes only the new message.
+func ExampleNewMessageCache() {
+	enc, err := window.GetEncoding(window.O200K)
+	if err != nil {
+		panic(err)
+	}
+	counter := window.OpenAICounter{Encoding: enc, Cache: window.NewMessageCache(4096)}
+	req := &llm.Request{Messages: []llm.Message{llm.UserText("hello world")}}
+	before, _ := counter.CountTokens(context.Background(), req)
+	req.Messages = append(req.Messages, llm.AssistantText("Hi!"), llm.UserText("How are you?"))
+	after, _ := counter.CountTokens(context.Background(), req)
+	fmt.Println(before, after)
+	// Output: 9 23
+}

@@ -354,6 +354,9 @@ func TestFitSplitMatchesCounting(t *testing.T) {
 
 // BenchmarkFitLongChat fits a 200-turn chat (about 60k tokens) into half
 // its size: with the split, and by counting windows (the general path).
+// With a MessageCache, "cold" fits with an empty cache each time, and
+// "warm" is a chat server's next turn: the history fitted before, plus
+// the answer and a new question.
 func BenchmarkFitLongChat(b *testing.B) {
 	enc, err := GetEncoding(O200K)
 	if err != nil {
@@ -380,4 +383,29 @@ func BenchmarkFitLongChat(b *testing.B) {
 			}
 		})
 	}
+	b.Run("cached-cold", func(b *testing.B) {
+		for b.Loop() {
+			cold := OpenAICounter{Encoding: enc, Cache: NewMessageCache(1024)}
+			if _, _, err := Fit(context.Background(), cold, req, full/2, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cached-warm", func(b *testing.B) {
+		warm := OpenAICounter{Encoding: enc, Cache: NewMessageCache(1 << 16)}
+		if _, _, err := Fit(context.Background(), warm, req, full/2, 0); err != nil {
+			b.Fatal(err)
+		}
+		turn := 0
+		for b.Loop() {
+			turn++
+			next := *req
+			next.Messages = append(req.Messages[:len(req.Messages):len(req.Messages)],
+				llm.AssistantText(fmt.Sprintf("Answer %d: %s", turn, strings.Repeat("the window keeps the newest turns. ", 20))),
+				llm.UserText(fmt.Sprintf("question %d: and then?", turn)))
+			if _, _, err := Fit(context.Background(), warm, &next, full/2, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

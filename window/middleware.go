@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"iter"
+	"sync"
 
 	"github.com/keelai/keel/llm"
 )
@@ -30,7 +31,12 @@ type Options struct {
 // set.
 func Middleware(o Options) llm.Middleware {
 	return func(next llm.Model) llm.Model {
-		f := &fitter{o: o, next: next}
+		f := &fitter{o: o, next: next, counter: sync.OnceValues(func() (Counter, error) {
+			if o.Counter != nil {
+				return o.Counter, nil
+			}
+			return CounterFor(next)
+		})}
 		return llm.Funcs{
 			Next: next,
 			GenerateFunc: func(ctx context.Context, req *llm.Request) (*llm.Response, error) {
@@ -61,6 +67,9 @@ func Middleware(o Options) llm.Middleware {
 type fitter struct {
 	o    Options
 	next llm.Model
+	// counter is resolved once, so the caches of CounterFor's counters
+	// (message counts, provider counts) last as long as the middleware.
+	counter func() (Counter, error)
 }
 
 func (f *fitter) fit(ctx context.Context, req *llm.Request) (*llm.Request, error) {
@@ -76,12 +85,9 @@ func (f *fitter) fit(ctx context.Context, req *llm.Request) (*llm.Request, error
 		}
 		budget = lim.Context - out
 	}
-	c := f.o.Counter
-	if c == nil {
-		var err error
-		if c, err = CounterFor(f.next); err != nil {
-			return nil, err
-		}
+	c, err := f.counter()
+	if err != nil {
+		return nil, err
 	}
 	if f.o.Compactor == nil {
 		fitted, _, err := Fit(ctx, c, req, budget, f.o.Pin)

@@ -134,16 +134,31 @@ const (
 // framing of tools and schemas) with an OpenAI encoding.
 type OpenAICounter struct {
 	Encoding *Encoding
+	// Cache, when set, keeps the counts of messages already seen, so a
+	// conversation counted again encodes only its new messages.
+	Cache *MessageCache
 }
 
 // CountTokens implements Counter.
 func (c OpenAICounter) CountTokens(_ context.Context, req *llm.Request) (int, error) {
-	return countRequest(c.Encoding.Count, req), nil
+	if c.Cache == nil {
+		return countRequest(c.Encoding.Count, req), nil
+	}
+	fixed, per := c.Cache.split(c.Encoding.name, c.Encoding.Count, req)
+	return fixed + sum(per), nil
 }
 
 func (c OpenAICounter) split(req *llm.Request) (int, []int, func(int) int) {
-	fixed, per := splitRequest(c.Encoding.Count, req)
+	fixed, per := c.Cache.split(c.Encoding.name, c.Encoding.Count, req)
 	return fixed, per, func(n int) int { return n }
+}
+
+func sum(ns []int) int {
+	total := 0
+	for _, n := range ns {
+		total += n
+	}
+	return total
 }
 
 // splitRequest is countRequest in two parts, which add up to it: what does
@@ -185,6 +200,8 @@ func countRequest(count func(string) int, req *llm.Request) int {
 	return n
 }
 
+// countParts counts parts with count. messageKey (cache.go) hashes what
+// it reads: a change here needs the same change there.
 func countParts(count func(string) int, parts []llm.Part) int {
 	n := 0
 	for _, p := range parts {

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/keelai/keel/llm"
 	"github.com/keelai/keel/server/backend"
@@ -34,14 +35,24 @@ type Options struct {
 type handler struct {
 	models backend.Models
 	max    int64
+
+	// counters keeps one token counter per model name, so that their
+	// caches of per-message counts outlive a request: a client counting a
+	// growing conversation turn after turn re-encodes only the new turn.
+	mu       sync.Mutex
+	counters map[string]window.Counter
 }
+
+// maxCounters bounds counters: a client may name any provider/model.
+// Past it the map starts over.
+const maxCounters = 256
 
 // New returns the handler of /v1/messages, /v1/messages/count_tokens and
 // /v1/models (Anthropic's shape; the server sends a request for /v1/models
 // here when it carries an anthropic-version header). The anthropic-version
 // and anthropic-beta headers are accepted and not required.
 func New(models backend.Models, o Options) http.Handler {
-	h := &handler{models: models, max: o.MaxRequestBytes}
+	h := &handler{models: models, max: o.MaxRequestBytes, counters: map[string]window.Counter{}}
 	if h.max <= 0 {
 		h.max = 32 << 20
 	}
@@ -173,7 +184,7 @@ func (h *handler) countTokens(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	n, err := count(ctx, m, req)
+	n, err := h.count(ctx, m, req)
 	if err != nil {
 		WriteError(w, err)
 		return
@@ -185,15 +196,32 @@ func (h *handler) countTokens(w http.ResponseWriter, r *http.Request) {
 
 // count counts req's input tokens for m: exactly when the model can
 // (llm.TokenCounter), otherwise with the best counter for its family.
-func count(ctx context.Context, m llm.Model, req *llm.Request) (int, error) {
+func (h *handler) count(ctx context.Context, m llm.Model, req *llm.Request) (int, error) {
 	if tc, ok := m.(llm.TokenCounter); ok {
 		return tc.CountTokens(ctx, req)
 	}
-	c, err := window.CounterFor(m)
+	c, err := h.counterFor(m)
 	if err != nil {
 		return 0, &llm.Error{Kind: llm.KindServer, Message: "counting tokens for " + m.Name() + ": " + err.Error(), Err: err}
 	}
 	return c.CountTokens(ctx, req)
+}
+
+func (h *handler) counterFor(m llm.Model) (window.Counter, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.counters[m.Name()]; ok {
+		return c, nil
+	}
+	c, err := window.CounterFor(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(h.counters) >= maxCounters {
+		clear(h.counters)
+	}
+	h.counters[m.Name()] = c
+	return c, nil
 }
 
 // WriteError writes err as Anthropic's error body, {"type":"error",

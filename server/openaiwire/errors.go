@@ -110,10 +110,11 @@ func codeForKind(k llm.ErrorKind) string {
 	return ""
 }
 
+// typeForStatus is the error type OpenAI sends with a status. A 401 is an
+// invalid_request_error with the code invalid_api_key, as OpenAI answers
+// a wrong or missing key.
 func typeForStatus(status int) string {
 	switch {
-	case status == http.StatusUnauthorized:
-		return "authentication_error"
 	case status == http.StatusForbidden:
 		return "permission_error"
 	case status == http.StatusNotFound:

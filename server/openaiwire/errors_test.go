@@ -170,7 +170,7 @@ func TestWriteErrorKinds(t *testing.T) {
 		body   string
 	}{
 		{&llm.Error{Kind: llm.KindInvalidRequest, Message: "bad"}, 400, `{"error":{"message":"bad","type":"invalid_request_error","param":null,"code":null}}`},
-		{&llm.Error{Kind: llm.KindAuth, Message: "no key"}, 401, `{"error":{"message":"no key","type":"authentication_error","param":null,"code":"invalid_api_key"}}`},
+		{&llm.Error{Kind: llm.KindAuth, Message: "no key"}, 401, `{"error":{"message":"no key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`},
 		{&llm.Error{Kind: llm.KindPermission, Message: "no"}, 403, `{"error":{"message":"no","type":"permission_error","param":null,"code":null}}`},
 		{&llm.Error{Kind: llm.KindNotFound, Message: "gone"}, 404, `{"error":{"message":"gone","type":"not_found_error","param":null,"code":null}}`},
 		{&llm.Error{Kind: llm.KindContextLength, Status: 400, Message: "prompt is too long"}, 400, `{"error":{"message":"prompt is too long","type":"invalid_request_error","param":null,"code":"context_length_exceeded"}}`},

@@ -38,11 +38,20 @@ type AutoOptions struct {
 // above it an inverted-file index (IVF) of √n partitions, each a flat
 // Index, found by spherical k-means on a sample. A search scores the
 // query against the partitions' centroids and scans only the best
-// Probe fraction of them, so its cost grows with √n instead of n; recall
-// against exact search depends on how clustered the vectors are (real
-// embeddings are: the tests measure it on clustered data). Vectors added
-// after partitioning join their nearest partition; the partitions are not
-// re-trained. It is safe for concurrent use like Index.
+// Probe fraction of them, so it scans about that fraction of the vectors
+// (plus the √n centroids) instead of all of them; recall against exact
+// search depends on how clustered the vectors are (real embeddings are:
+// the tests measure it on clustered data).
+//
+// Vectors added after partitioning join their nearest partition, and the
+// partitions are re-trained (k-means again, √n of them for the new size)
+// once the vectors added since the last training reach three quarters of
+// the index: when it has grown fourfold, or when additions and
+// replacements have turned most of it over, so that partitions follow
+// data that drifts. Removals alone leave the partitions as they are
+// (thinner; a search still scans the same fraction of the vectors) until
+// the index falls below half the Threshold, when it becomes one exact
+// Index again. It is safe for concurrent use like Index.
 type Auto struct {
 	dim int
 	o   AutoOptions
@@ -52,7 +61,17 @@ type Auto struct {
 	centroids [][]float32 // unit vectors
 	lists     []*Index
 	where     map[string]int // id → partition
+	added     int            // Adds since the partitions were trained
 }
+
+// retrainGrowth is the factor by which an index that only grows has grown
+// when its partitions are re-trained. At 4 the number of partitions
+// doubles each time, and a re-training (k-means on a sample of 64 vectors
+// a centroid, then every vector to its nearest centroid) costs, spread
+// over the Adds since the previous one, a few times what an Add costs on
+// its own (BenchmarkAutoAdd). A larger factor would make that cheaper and
+// the partitions staler.
+const retrainGrowth = 4
 
 // NewAuto returns an empty index for vectors of dim dimensions.
 func NewAuto(dim int, o AutoOptions) *Auto {
@@ -83,8 +102,10 @@ func (a *Auto) Len() int {
 }
 
 // Add indexes vec under id, replacing any vector id had. The Add that
-// brings the index to Threshold partitions it, which takes a while (k-means
-// over a sample, then assigning every vector).
+// brings the index to Threshold partitions it, and an Add that finds the
+// index grown or turned over since (see Auto) re-trains the partitions:
+// either takes a while (k-means over a sample, then assigning every
+// vector), during which searches and other writes wait.
 func (a *Auto) Add(id string, vec []float32) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -93,7 +114,8 @@ func (a *Auto) Add(id string, vec []float32) error {
 			return err
 		}
 		if a.flat.Len() >= a.o.Threshold {
-			a.partition()
+			a.train(contents(a.flat))
+			a.flat = nil
 		}
 		return nil
 	}
@@ -109,13 +131,22 @@ func (a *Auto) Add(id string, vec []float32) error {
 		return err
 	}
 	a.where[id] = c
+	a.added++
+	// added ≥ (1 − 1/retrainGrowth)·Len: with no removals, Len is the
+	// training size plus added, so this is Len ≥ retrainGrowth × the
+	// training size.
+	if a.added*retrainGrowth >= (retrainGrowth-1)*len(a.where) {
+		a.retrain()
+	}
 	return nil
 }
 
 // flat0 is an empty Index of the right dimension, for its checks.
 func (a *Auto) flat0() *Index { return a.lists[0] }
 
-// Remove deletes id; removing an absent id does nothing.
+// Remove deletes id; removing an absent id does nothing. The Remove that
+// takes a partitioned index below half the Threshold turns it back into
+// one exact Index (a copy of every vector, without k-means).
 func (a *Auto) Remove(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -123,9 +154,19 @@ func (a *Auto) Remove(id string) {
 		a.flat.Remove(id)
 		return
 	}
-	if c, ok := a.where[id]; ok {
-		a.lists[c].Remove(id)
-		delete(a.where, id)
+	c, ok := a.where[id]
+	if !ok {
+		return
+	}
+	a.lists[c].Remove(id)
+	delete(a.where, id)
+	// Below the Threshold an exact scan is cheap by definition, so the
+	// approximation no longer buys anything (and partitions trained on a
+	// much larger index would be mostly near-empty). Half, not the
+	// Threshold itself, so that an index hovering around the Threshold is
+	// not rebuilt back and forth.
+	if len(a.where) < a.o.Threshold/2 {
+		a.unpartition()
 	}
 }
 
@@ -203,35 +244,87 @@ func (a *Auto) Search(query []float32, k int, filter func(id string) bool) ([]ra
 	return hits[:min(len(hits), k)], nil
 }
 
-// partition turns the flat index into √n partitions. The caller holds
-// a.mu for writing.
-func (a *Auto) partition() {
-	ids := a.flat.IDs()
+// contents returns ix's ids and vectors (unit length), the vectors
+// aliasing ix's storage. The caller holds a.mu for writing, through which
+// every write to ix goes, and drops the slices before ix changes.
+func contents(ix *Index) ([]string, [][]float32) {
+	vecs := make([][]float32, len(ix.ids))
+	for r := range vecs {
+		vecs[r] = ix.vecs[r*ix.dim : (r+1)*ix.dim]
+	}
+	return ix.ids, vecs
+}
+
+// train makes √n partitions of these vectors: centroids by k-means on a
+// sample, and every vector in its nearest partition. The caller holds a.mu
+// for writing. The new partitions are copies, so the vectors may alias the
+// index they come from.
+func (a *Auto) train(ids []string, vecs [][]float32) {
 	n := len(ids)
-	vecs := make([][]float32, n)
-	for i, id := range ids {
-		vecs[i], _ = a.flat.Vector(id) // unit length already
-	}
 	nlist := max(1, int(math.Sqrt(float64(n))))
-	a.centroids = kmeans(vecs, nlist, a.o.Seed)
-	a.lists = make([]*Index, len(a.centroids))
-	for i := range a.lists {
-		a.lists[i] = New(a.dim)
+	centroids := kmeans(vecs, nlist, a.o.Seed)
+	lists := make([]*Index, len(centroids))
+	for i := range lists {
+		lists[i] = New(a.dim)
 	}
-	assign := assignAll(a.centroids, vecs)
-	a.where = make(map[string]int, n)
-	byList := make([][]Item, len(a.centroids))
+	assign := assignAll(centroids, vecs)
+	where := make(map[string]int, n)
+	byList := make([][]Item, len(centroids))
 	for i, c := range assign {
 		byList[c] = append(byList[c], Item{ID: ids[i], Vector: vecs[i]})
-		a.where[ids[i]] = c
+		where[ids[i]] = c
 	}
 	for c, items := range byList {
 		// The vectors were checked when first added: Put cannot fail.
-		if err := a.lists[c].Put(items...); err != nil {
+		if err := lists[c].Put(items...); err != nil {
 			panic(fmt.Sprintf("vector: re-indexing a partition: %v", err))
 		}
 	}
-	a.flat = nil
+	a.centroids, a.lists, a.where, a.added = centroids, lists, where, 0
+}
+
+// retrain trains the partitions again on every vector they hold. The
+// caller holds a.mu for writing.
+func (a *Auto) retrain() {
+	ids, vecs := a.all()
+	a.train(ids, vecs)
+}
+
+// unpartition turns the partitions back into one flat Index. The caller
+// holds a.mu for writing.
+func (a *Auto) unpartition() {
+	ids, vecs := a.all()
+	items := make([]Item, len(ids))
+	for i := range ids {
+		items[i] = Item{ID: ids[i], Vector: vecs[i]}
+	}
+	flat := New(a.dim)
+	// The vectors were checked when first added: Put cannot fail.
+	if err := flat.Put(items...); err != nil {
+		panic(fmt.Sprintf("vector: re-indexing a partitioned index: %v", err))
+	}
+	a.flat, a.centroids, a.lists, a.where, a.added = flat, nil, nil, nil, 0
+}
+
+// all gathers the ids and vectors of every partition, aliasing their
+// storage (see contents).
+func (a *Auto) all() ([]string, [][]float32) {
+	ids := make([]string, 0, len(a.where))
+	vecs := make([][]float32, 0, len(a.where))
+	for _, l := range a.lists {
+		li, lv := contents(l)
+		ids = append(ids, li...)
+		vecs = append(vecs, lv...)
+	}
+	return ids, vecs
+}
+
+// partitions returns how many partitions the index has, 0 while it is
+// flat.
+func (a *Auto) partitions() int {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return len(a.lists)
 }
 
 // kmeans clusters unit vectors into k unit centroids by spherical k-means

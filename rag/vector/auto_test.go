@@ -3,7 +3,6 @@ package vector
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -88,124 +87,6 @@ func recallAt10(t *testing.T, auto *Auto, exact *Index, queries [][]float32) flo
 	return float64(found) / float64(total)
 }
 
-// An index that grows re-trains √n partitions at 4×, 16× … its first
-// training size; every vector stays findable, removals survive the
-// re-training, and recall holds.
-func TestAutoRetrainsAsItGrows(t *testing.T) {
-	rng := rand.New(rand.NewPCG(11, 12))
-	const threshold, n, dim = 256, 5000, 64
-	vecs, queries := clustered(rng, n, 100, dim)
-	auto := NewAuto(dim, AutoOptions{Threshold: threshold, Seed: 1})
-	exact := New(dim)
-	removed := map[string]bool{}
-	for i, v := range vecs {
-		id := strconv.Itoa(i)
-		must(t, auto.Add(id, v))
-		must(t, exact.Add(id, v))
-		// Partitions: none below the threshold, √256 from it, re-trained
-		// at 4 and 16 times that.
-		want := 0
-		switch size := i + 1; {
-		case size >= 16*threshold:
-			want = 64
-		case size >= 4*threshold:
-			want = 32
-		case size >= threshold:
-			want = 16
-		}
-		if got := auto.partitions(); got != want {
-			t.Fatalf("after %d adds: %d partitions, want %d", i+1, got, want)
-		}
-	}
-	// Removals before a re-training stay removed after it, and removing
-	// from re-trained partitions works.
-	for i := range 10 {
-		id := strconv.Itoa(i * 97)
-		auto.Remove(id)
-		exact.Remove(id)
-		removed[id] = true
-	}
-	auto.mu.Lock()
-	auto.retrain()
-	auto.mu.Unlock()
-	for i := range 10 {
-		id := strconv.Itoa(i*97 + 1)
-		auto.Remove(id)
-		exact.Remove(id)
-		removed[id] = true
-	}
-	if got, want := auto.Len(), n-len(removed); got != want {
-		t.Fatalf("Len = %d, want %d", got, want)
-	}
-	for i, v := range vecs {
-		id := strconv.Itoa(i)
-		hits, err := auto.Search(v, 1, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case removed[id] && len(hits) > 0 && hits[0].ID == id:
-			t.Errorf("removed %s is found", id)
-		case !removed[id] && (len(hits) != 1 || hits[0].ID != id):
-			t.Errorf("%s searching for itself: %v", id, hits)
-		}
-	}
-	recall := recallAt10(t, auto, exact, queries)
-	t.Logf("recall@10 = %.3f", recall)
-	if recall < 0.95 {
-		t.Errorf("recall@10 = %.3f, want ≥ 0.95", recall)
-	}
-}
-
-// Replacing the vectors (the index turned over, its size constant) also
-// re-trains: the partitions follow data that drifted away from the data
-// they were trained on.
-func TestAutoRetrainsOnTurnover(t *testing.T) {
-	rng := rand.New(rand.NewPCG(13, 14))
-	const threshold, dim = 512, 64
-	old, _ := clustered(rng, threshold, 0, dim)
-	drifted, queries := clustered(rng, threshold, 50, dim)
-	auto := NewAuto(dim, AutoOptions{Threshold: threshold, Seed: 1})
-	for i, v := range old {
-		must(t, auto.Add(strconv.Itoa(i), v))
-	}
-	trained := auto.centroids
-	exact := New(dim)
-	for i, v := range drifted {
-		id := strconv.Itoa(threshold + i)
-		auto.Remove(strconv.Itoa(i))
-		must(t, auto.Add(id, v))
-		must(t, exact.Add(id, v))
-		// Three quarters of the index added since training.
-		if retrained := &auto.centroids[0] != &trained[0]; retrained != (4*(i+1) >= 3*threshold) {
-			t.Fatalf("after %d replacements: re-trained %v", i+1, retrained)
-		}
-	}
-	// Before, no centroid lay among the drifted data; now most do (a
-	// quarter of the data was still the old when they were trained).
-	among := func(cents [][]float32) int {
-		n := 0
-		for _, c := range cents {
-			best := float32(math.Inf(-1))
-			for _, v := range drifted {
-				best = max(best, dotFloat(c, v)/float32(math.Sqrt(float64(dotFloat(v, v)))))
-			}
-			if best >= 0.5 {
-				n++
-			}
-		}
-		return n
-	}
-	before, after := among(trained), among(auto.centroids)
-	t.Logf("centroids among the drifted data: %d of %d before, %d of %d after", before, len(trained), after, len(auto.centroids))
-	if before != 0 || after < len(auto.centroids)/2 {
-		t.Error("the partitions did not follow the data")
-	}
-	if recall := recallAt10(t, auto, exact, queries); recall < 0.95 {
-		t.Errorf("recall@10 = %.3f, want ≥ 0.95", recall)
-	}
-}
-
 // An index that shrinks below half its threshold is exact again, and
 // partitions again when it regrows to the threshold.
 func TestAutoUnpartitionsWhenSmall(t *testing.T) {
@@ -244,9 +125,9 @@ func TestAutoUnpartitionsWhenSmall(t *testing.T) {
 	}
 }
 
-// Searches run while writers add (through the first partitioning and two
-// re-trainings) and remove; the race detector checks the locking, and
-// every search must see a consistent index.
+// Searches run while writers add (through the first partitioning) and
+// remove; the race detector checks the locking, and every search must see
+// a consistent index.
 func TestAutoConcurrentAddSearch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 18))
 	const threshold, n, dim = 64, 1000, 32
@@ -296,8 +177,8 @@ func TestAutoConcurrentAddSearch(t *testing.T) {
 	if got, want := auto.Len(), n-n/5+1; got != want {
 		t.Errorf("Len = %d, want %d", got, want)
 	}
-	if got := auto.partitions(); got < 16 {
-		t.Errorf("%d partitions at %d vectors: not re-trained", got, auto.Len())
+	if auto.partitions() == 0 {
+		t.Errorf("not partitioned at %d vectors", auto.Len())
 	}
 }
 

@@ -43,18 +43,18 @@ type AutoOptions struct {
 // search depends on how clustered the vectors are (real embeddings are:
 // the tests measure it on clustered data).
 //
-// Vectors added after partitioning join their nearest partition. The
-// partitions are not re-trained as the index grows or its data drifts: a
-// training holds the index's lock for as long as the first partitioning
-// (k-means, then every vector to its nearest centroid: about 23 s at 200k
-// 384-dimension vectors on two cores, growing as n√n), and an index that
-// stopped answering for minutes at four million vectors would be worse
-// than partitions trained on the first million. Training off the lock
-// and swapping the result in is what re-training needs. Removals leave
-// the partitions as they are (thinner; a search still scans the same
-// fraction of the vectors) until the index falls below half the
-// Threshold, when it becomes one exact Index again. It is safe for
-// concurrent use like Index.
+// Vectors added after partitioning join their nearest partition, and the
+// partitions are trained again (√n of them for the new size) each time the
+// index has grown fourfold since the last training. A training (k-means on
+// a sample, then every vector to its nearest centroid: about 23 s at 200k
+// 384-dimension vectors on two cores, growing as n√n) runs in the Add that
+// starts it, on a copy of the vectors and without the index's lock:
+// searches and writes go on meanwhile against the index as it was, and
+// the writes made during the training are applied to the new partitions
+// when they replace the old. Removals leave the partitions as they are
+// (thinner; a search still scans the same fraction of the vectors) until
+// the index falls below half the Threshold, when it becomes one exact
+// Index again. It is safe for concurrent use like Index.
 type Auto struct {
 	dim int
 	o   AutoOptions
@@ -64,7 +64,20 @@ type Auto struct {
 	centroids [][]float32 // unit vectors
 	lists     []*Index
 	where     map[string]int // id → partition
+
+	// trainedAt is the size the partitions were trained at.
+	trainedAt int
+	// changed, non-nil while an Add trains partitions off the lock, holds
+	// the ids added or removed since its copy, for the swap to apply.
+	changed map[string]struct{}
+	// trained, when set (by tests), is called by a training between its
+	// copy and its swap, without the lock.
+	trained func()
 }
+
+// retrainGrowth is the factor by which a partitioned index has grown when
+// its partitions are trained again: at 4, there are then twice as many.
+const retrainGrowth = 4
 
 // NewAuto returns an empty index for vectors of dim dimensions.
 func NewAuto(dim int, o AutoOptions) *Auto {
@@ -95,34 +108,47 @@ func (a *Auto) Len() int {
 }
 
 // Add indexes vec under id, replacing any vector id had. The Add that
-// brings the index to Threshold partitions it, which takes a while
-// (k-means over a sample, then assigning every vector), during which
-// searches and other writes wait.
+// brings the index to Threshold, or to four times its size at the last
+// training, (re)partitions it before returning, which takes a while
+// (k-means over a sample, then assigning every vector); other calls are
+// not held up meanwhile (see Auto).
 func (a *Auto) Add(id string, vec []float32) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	err := a.add(id, vec)
+	var snap *snapshot
+	if err == nil {
+		snap = a.startTraining()
+	}
+	a.mu.Unlock()
+	if snap != nil {
+		a.train(snap)
+	}
+	return err
+}
+
+// add indexes vec under id. The caller holds a.mu for writing.
+func (a *Auto) add(id string, vec []float32) error {
 	if a.flat != nil {
 		if err := a.flat.Add(id, vec); err != nil {
 			return err
 		}
-		if a.flat.Len() >= a.o.Threshold {
-			a.train(contents(a.flat))
-			a.flat = nil
+	} else {
+		q, err := a.flat0().normalise(vec)
+		if err != nil {
+			return fmt.Errorf("vector: id %q: %w", id, err)
 		}
-		return nil
+		c := nearest(a.centroids, q)
+		if prev, ok := a.where[id]; ok && prev != c {
+			a.lists[prev].Remove(id)
+		}
+		if err := a.lists[c].Add(id, q); err != nil {
+			return err
+		}
+		a.where[id] = c
 	}
-	q, err := a.flat0().normalise(vec)
-	if err != nil {
-		return fmt.Errorf("vector: id %q: %w", id, err)
+	if a.changed != nil {
+		a.changed[id] = struct{}{}
 	}
-	c := nearest(a.centroids, q)
-	if prev, ok := a.where[id]; ok && prev != c {
-		a.lists[prev].Remove(id)
-	}
-	if err := a.lists[c].Add(id, q); err != nil {
-		return err
-	}
-	a.where[id] = c
 	return nil
 }
 
@@ -135,6 +161,9 @@ func (a *Auto) flat0() *Index { return a.lists[0] }
 func (a *Auto) Remove(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.changed != nil {
+		a.changed[id] = struct{}{}
+	}
 	if a.flat != nil {
 		a.flat.Remove(id)
 		return
@@ -149,8 +178,9 @@ func (a *Auto) Remove(id string) {
 	// approximation no longer buys anything (and partitions trained on a
 	// much larger index would be mostly near-empty). Half, not the
 	// Threshold itself, so that an index hovering around the Threshold is
-	// not rebuilt back and forth.
-	if len(a.where) < a.o.Threshold/2 {
+	// not rebuilt back and forth. Not while a training is under way: its
+	// swap checks again.
+	if len(a.where) < a.o.Threshold/2 && a.changed == nil {
 		a.unpartition()
 	}
 }
@@ -240,24 +270,60 @@ func contents(ix *Index) ([]string, [][]float32) {
 	return ix.ids, vecs
 }
 
-// train makes √n partitions of these vectors: centroids by k-means on a
-// sample, and every vector in its nearest partition. The caller holds a.mu
-// for writing. The new partitions are copies, so the vectors may alias the
-// index they come from.
-func (a *Auto) train(ids []string, vecs [][]float32) {
-	n := len(ids)
+// snapshot is a copy of the index's vectors for a training.
+type snapshot struct {
+	ids  []string
+	vecs [][]float32 // unit length, copies
+}
+
+// startTraining returns a copy of every vector when the index must be
+// (re)partitioned and no training is under way, and from then on records
+// the writes for the swap; nil otherwise. The caller holds a.mu for
+// writing.
+func (a *Auto) startTraining() *snapshot {
+	if a.changed != nil {
+		return nil
+	}
+	var ids []string
+	var vecs [][]float32
+	switch {
+	case a.flat != nil && a.flat.Len() >= a.o.Threshold:
+		ids, vecs = contents(a.flat)
+	case a.flat == nil && len(a.where) >= retrainGrowth*a.trainedAt:
+		ids, vecs = a.all()
+	default:
+		return nil
+	}
+	// One allocation for all the vectors: the copy is what lets the
+	// training run while the index changes.
+	data := make([]float32, len(vecs)*a.dim)
+	snap := &snapshot{ids: slices.Clone(ids), vecs: make([][]float32, len(vecs))}
+	for i, v := range vecs {
+		snap.vecs[i] = data[i*a.dim : (i+1)*a.dim : (i+1)*a.dim]
+		copy(snap.vecs[i], v)
+	}
+	a.changed = map[string]struct{}{}
+	return snap
+}
+
+// train makes √n partitions of the snapshot's vectors (centroids by
+// k-means on a sample, every vector in its nearest partition) without the
+// lock, then takes it to apply the writes made meanwhile and put the new
+// partitions in place of the index's.
+func (a *Auto) train(snap *snapshot) {
+	n := len(snap.ids)
 	nlist := max(1, int(math.Sqrt(float64(n))))
-	centroids := kmeans(vecs, nlist, a.o.Seed)
+	centroids := kmeans(snap.vecs, nlist, a.o.Seed)
 	lists := make([]*Index, len(centroids))
 	for i := range lists {
 		lists[i] = New(a.dim)
 	}
-	assign := assignAll(centroids, vecs)
+	assign := assignAll(centroids, snap.vecs)
 	where := make(map[string]int, n)
 	byList := make([][]Item, len(centroids))
 	for i, c := range assign {
-		byList[c] = append(byList[c], Item{ID: ids[i], Vector: vecs[i]})
-		where[ids[i]] = c
+		byList[c] = append(byList[c], Item{ID: snap.ids[i], Vector: snap.vecs[i]})
+		where[snap.ids[i]] = c
 	}
 	for c, items := range byList {
 		// The vectors were checked when first added: Put cannot fail.
@@ -265,7 +331,46 @@ func (a *Auto) train(ids []string, vecs [][]float32) {
 			panic(fmt.Sprintf("vector: re-indexing a partition: %v", err))
 		}
 	}
-	a.centroids, a.lists, a.where = centroids, lists, where
+	if a.trained != nil {
+		a.trained()
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id := range a.changed {
+		if c, ok := where[id]; ok {
+			lists[c].Remove(id)
+			delete(where, id)
+		}
+		v, ok := a.vector(id)
+		if !ok {
+			continue // removed meanwhile
+		}
+		c := nearest(centroids, v)
+		// Checked when added: Add cannot fail.
+		if err := lists[c].Add(id, v); err != nil {
+			panic(fmt.Sprintf("vector: re-indexing a partition: %v", err))
+		}
+		where[id] = c
+	}
+	a.flat, a.centroids, a.lists, a.where = nil, centroids, lists, where
+	a.trainedAt, a.changed = len(where), nil
+	if len(where) < a.o.Threshold/2 {
+		a.unpartition()
+	}
+}
+
+// vector returns id's vector (unit length) as the index holds it now. The
+// caller holds a.mu.
+func (a *Auto) vector(id string) ([]float32, bool) {
+	if a.flat != nil {
+		return a.flat.Vector(id)
+	}
+	c, ok := a.where[id]
+	if !ok {
+		return nil, false
+	}
+	return a.lists[c].Vector(id)
 }
 
 // unpartition turns the partitions back into one flat Index. The caller

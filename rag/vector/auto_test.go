@@ -87,6 +87,128 @@ func recallAt10(t *testing.T, auto *Auto, exact *Index, queries [][]float32) flo
 	return float64(found) / float64(total)
 }
 
+// An index that grows re-trains √n partitions at 4×, 16× … its first
+// training size; every vector stays findable, removals survive the
+// re-training, and recall holds.
+func TestAutoRetrainsAsItGrows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const threshold, n, dim = 256, 5000, 64
+	vecs, queries := clustered(rng, n, 100, dim)
+	auto := NewAuto(dim, AutoOptions{Threshold: threshold, Seed: 1})
+	exact := New(dim)
+	removed := map[string]bool{}
+	for i, v := range vecs {
+		id := strconv.Itoa(i)
+		must(t, auto.Add(id, v))
+		must(t, exact.Add(id, v))
+		// Partitions: none below the threshold, √256 from it, re-trained
+		// at 4 and 16 times that.
+		want := 0
+		switch size := i + 1 - len(removed); {
+		case size >= 16*threshold:
+			want = 64
+		case size >= 4*threshold:
+			want = 32
+		case size >= threshold:
+			want = 16
+		}
+		if got := auto.partitions(); got != want {
+			t.Fatalf("after %d adds: %d partitions, want %d", i+1, got, want)
+		}
+		if i == 2000 {
+			// Removals before a re-training stay removed after it.
+			for j := range 10 {
+				id := strconv.Itoa(j * 97)
+				auto.Remove(id)
+				exact.Remove(id)
+				removed[id] = true
+			}
+		}
+	}
+	// Removing from re-trained partitions works.
+	for i := range 10 {
+		id := strconv.Itoa(i*97 + 1)
+		auto.Remove(id)
+		exact.Remove(id)
+		removed[id] = true
+	}
+	if got, want := auto.Len(), n-len(removed); got != want {
+		t.Fatalf("Len = %d, want %d", got, want)
+	}
+	for i, v := range vecs {
+		id := strconv.Itoa(i)
+		hits, err := auto.Search(v, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case removed[id] && len(hits) > 0 && hits[0].ID == id:
+			t.Errorf("removed %s is found", id)
+		case !removed[id] && (len(hits) != 1 || hits[0].ID != id):
+			t.Errorf("%s searching for itself: %v", id, hits)
+		}
+	}
+	recall := recallAt10(t, auto, exact, queries)
+	t.Logf("recall@10 = %.3f", recall)
+	if recall < 0.95 {
+		t.Errorf("recall@10 = %.3f, want ≥ 0.95", recall)
+	}
+}
+
+// A training runs without the lock: while it runs (the trained hook, on
+// the training Add's goroutine) searches answer and writes are accepted,
+// and the writes made then are in the index it puts in place.
+func TestAutoTrainsWithoutTheLock(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	const threshold, dim = 300, 32
+	vecs, queries := clustered(rng, threshold+50, 10, dim)
+	auto := NewAuto(dim, AutoOptions{Threshold: threshold, Seed: 1})
+	for i := range threshold - 1 {
+		must(t, auto.Add(strconv.Itoa(i), vecs[i]))
+	}
+	during := 0
+	auto.trained = func() {
+		during++
+		// With the lock held by the training, each of these would wait
+		// for ever (and the test would time out).
+		if hits, err := auto.Search(queries[0], 3, nil); err != nil || len(hits) == 0 {
+			t.Errorf("search during the training: %v, %v", hits, err)
+		}
+		if auto.Partitioned() {
+			t.Error("partitioned before the training is done")
+		}
+		for i := threshold; i < threshold+50; i++ {
+			must(t, auto.Add(strconv.Itoa(i), vecs[i]))
+		}
+		auto.Remove("0")
+		must(t, auto.Add("1", vecs[threshold+1])) // replaced
+	}
+	must(t, auto.Add(strconv.Itoa(threshold-1), vecs[threshold-1])) // trains
+	auto.trained = nil
+	if during != 1 || !auto.Partitioned() {
+		t.Fatalf("%d trainings, partitioned %v", during, auto.Partitioned())
+	}
+	if got, want := auto.Len(), threshold+50-1; got != want {
+		t.Errorf("Len = %d, want %d", got, want)
+	}
+	if hits, _ := auto.Search(vecs[0], 1, nil); len(hits) > 0 && hits[0].ID == "0" {
+		t.Error("the vector removed during the training is found")
+	}
+	for i := 2; i < threshold+50; i++ {
+		id := strconv.Itoa(i)
+		if hits, _ := auto.Search(vecs[i], 1, nil); len(hits) != 1 || (hits[0].ID != id && !(i == threshold+1 && hits[0].ID == "1")) {
+			t.Errorf("%s searching for itself: %v", id, hits)
+		}
+	}
+	auto.mu.RLock()
+	c := auto.where["1"]
+	auto.mu.RUnlock()
+	want, _ := New(dim).normalise(vecs[threshold+1])
+	if v, ok := auto.lists[c].Vector("1"); !ok || dotFloat(v, want) < 0.999 {
+		t.Error("the vector replaced during the training is not the new one")
+	}
+}
+
 // An index that shrinks below half its threshold is exact again, and
 // partitions again when it regrows to the threshold.
 func TestAutoUnpartitionsWhenSmall(t *testing.T) {

@@ -31,6 +31,14 @@ type AutoOptions struct {
 	// Seed makes the partitioning (a k-means clustering of a sample)
 	// repeatable.
 	Seed uint64
+	// Retrain trains the partitions again, √n of them for the new size,
+	// each time the index has grown fourfold since the last training, so
+	// that they follow data that grows and drifts. Off by default: the
+	// training does not hold the index's lock, but a caller that
+	// serialises its writes and searches with a lock of its own (as
+	// store/sqlite does, to answer each search at its snapshot's version)
+	// would stop for each training, longer each time.
+	Retrain bool
 }
 
 // Auto is a rag.VectorIndex that is exact while it is small and
@@ -43,15 +51,14 @@ type AutoOptions struct {
 // search depends on how clustered the vectors are (real embeddings are:
 // the tests measure it on clustered data).
 //
-// Vectors added after partitioning join their nearest partition, and the
-// partitions are trained again (√n of them for the new size) each time the
-// index has grown fourfold since the last training. A training (k-means on
-// a sample, then every vector to its nearest centroid: about 23 s at 200k
-// 384-dimension vectors on two cores, growing as n√n) runs in the Add that
-// starts it, on a copy of the vectors and without the index's lock:
-// searches and writes go on meanwhile against the index as it was, and
-// the writes made during the training are applied to the new partitions
-// when they replace the old. Removals leave the partitions as they are
+// Vectors added after partitioning join their nearest partition; with
+// AutoOptions.Retrain the partitions are trained again each time the
+// index has grown fourfold. A training (k-means on a sample, then every
+// vector to its nearest centroid: about 23 s at 200k 384-dimension vectors
+// on two cores, growing as n√n) runs in the Add that starts it, on a copy
+// of the vectors and without the index's lock: searches and writes go on
+// meanwhile against the index as it was, and the writes made during the
+// training are applied to the new partitions when they replace the old. Removals leave the partitions as they are
 // (thinner; a search still scans the same fraction of the vectors) until
 // the index falls below half the Threshold, when it becomes one exact
 // Index again. It is safe for concurrent use like Index.
@@ -108,8 +115,8 @@ func (a *Auto) Len() int {
 }
 
 // Add indexes vec under id, replacing any vector id had. The Add that
-// brings the index to Threshold, or to four times its size at the last
-// training, (re)partitions it before returning, which takes a while
+// brings the index to Threshold (or, with Retrain, to four times its size
+// at the last training) (re)partitions it before returning, which takes a while
 // (k-means over a sample, then assigning every vector); other calls are
 // not held up meanwhile (see Auto).
 func (a *Auto) Add(id string, vec []float32) error {
@@ -289,7 +296,7 @@ func (a *Auto) startTraining() *snapshot {
 	switch {
 	case a.flat != nil && a.flat.Len() >= a.o.Threshold:
 		ids, vecs = contents(a.flat)
-	case a.flat == nil && len(a.where) >= retrainGrowth*a.trainedAt:
+	case a.flat == nil && a.o.Retrain && len(a.where) >= retrainGrowth*a.trainedAt:
 		ids, vecs = a.all()
 	default:
 		return nil

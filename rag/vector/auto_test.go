@@ -88,13 +88,14 @@ func recallAt10(t *testing.T, auto *Auto, exact *Index, queries [][]float32) flo
 }
 
 // An index that grows re-trains √n partitions at 4×, 16× … its first
-// training size; every vector stays findable, removals survive the
-// re-training, and recall holds.
+// training size (with Retrain; without, it keeps its first ones); every
+// vector stays findable, removals survive the re-training, and recall
+// holds.
 func TestAutoRetrainsAsItGrows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	const threshold, n, dim = 256, 5000, 64
 	vecs, queries := clustered(rng, n, 100, dim)
-	auto := NewAuto(dim, AutoOptions{Threshold: threshold, Seed: 1})
+	auto := NewAuto(dim, AutoOptions{Threshold: threshold, Seed: 1, Retrain: true})
 	exact := New(dim)
 	removed := map[string]bool{}
 	for i, v := range vecs {
@@ -152,6 +153,20 @@ func TestAutoRetrainsAsItGrows(t *testing.T) {
 	t.Logf("recall@10 = %.3f", recall)
 	if recall < 0.95 {
 		t.Errorf("recall@10 = %.3f, want ≥ 0.95", recall)
+	}
+}
+
+// Without Retrain the first partitions stay.
+func TestAutoKeepsItsPartitionsByDefault(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	const threshold, dim = 64, 16
+	vecs, _ := clustered(rng, 5*threshold, 8, dim)
+	auto := NewAuto(dim, AutoOptions{Threshold: threshold, Seed: 1})
+	for i, v := range vecs {
+		must(t, auto.Add(strconv.Itoa(i), v))
+	}
+	if got := auto.partitions(); got != 8 {
+		t.Errorf("%d partitions at %d vectors, want the first 8", got, auto.Len())
 	}
 }
 

@@ -213,7 +213,7 @@ func (a *Auto) Search(query []float32, k int, filter func(id string) bool) ([]ra
 	}
 	order := make([]list, len(a.centroids))
 	for i, c := range a.centroids {
-		order[i] = list{i, dot(q, c)}
+		order[i] = list{i, dotFloat(q, c)}
 	}
 	slices.SortFunc(order, func(x, y list) int { return cmp.Compare(y.score, x.score) })
 	probe := min(len(order), max(8, int(math.Ceil(a.o.Probe*float64(len(order))))))
@@ -489,24 +489,9 @@ func assignAll(cents, vecs [][]float32) []int {
 func nearest(cents [][]float32, v []float32) int {
 	best, bestScore := 0, float32(math.Inf(-1))
 	for i, c := range cents {
-		if s := dot(v, c); s > bestScore {
+		if s := dotFloat(v, c); s > bestScore {
 			best, bestScore = i, s
 		}
 	}
 	return best
-}
-
-func dot(a, b []float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return s0 + s1 + s2 + s3
 }

@@ -11,8 +11,14 @@
 package lenientjson
 
 import (
+	"errors"
+	"fmt"
+	"io"
+
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/keelai/keel/llm"
 )
 
 // options are lenient where a server may be sloppy: repeated member names
@@ -23,6 +29,22 @@ var options = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.Allo
 // Unmarshal decodes data into v.
 func Unmarshal(data []byte, v any) error {
 	return json.Unmarshal(data, v, options)
+}
+
+// DecodeAnswer decodes the body of a provider's successful answer into v.
+// A failure is an *llm.Error naming provider: a body cut short is the
+// connection's (llm.KindNetwork, wrapping llm.ErrIncomplete, so that it
+// is retried), anything else a malformed answer (llm.KindServer).
+func DecodeAnswer(provider string, body []byte, v any) error {
+	err := Unmarshal(body, v)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &llm.Error{Kind: llm.KindNetwork, Provider: provider,
+			Message: llm.ErrIncomplete.Error() + ": " + err.Error(), Err: fmt.Errorf("%w: %w", llm.ErrIncomplete, err)}
+	}
+	return &llm.Error{Kind: llm.KindServer, Provider: provider, Message: "malformed response: " + llm.Redact(err.Error()), Err: err}
 }
 
 // String is a string that reads null, and any value that is neither a

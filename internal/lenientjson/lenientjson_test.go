@@ -1,7 +1,11 @@
 package lenientjson
 
 import (
+	"errors"
+	"strings"
 	"testing"
+
+	"github.com/keelai/keel/llm"
 )
 
 func TestShapes(t *testing.T) {
@@ -43,5 +47,22 @@ func TestMalformedIsAnError(t *testing.T) {
 		if err := Unmarshal([]byte(in), &v); err == nil {
 			t.Errorf("%q: no error", in)
 		}
+	}
+}
+
+func TestDecodeAnswer(t *testing.T) {
+	var v struct {
+		S String `json:"s"`
+	}
+	if err := DecodeAnswer("p", []byte(`{"s":"ok"}`), &v); err != nil || v.S != "ok" {
+		t.Fatalf("%v, %q", err, v.S)
+	}
+	err := DecodeAnswer("p", []byte(`{"s":"cu`), &v)
+	if e, ok := errors.AsType[*llm.Error](err); !ok || e.Kind != llm.KindNetwork || e.Provider != "p" || !errors.Is(err, llm.ErrIncomplete) {
+		t.Errorf("cut short: %v", err)
+	}
+	err = DecodeAnswer("p", []byte(`<html>`), &v)
+	if e, ok := errors.AsType[*llm.Error](err); !ok || e.Kind != llm.KindServer || !strings.HasPrefix(e.Message, "malformed response") {
+		t.Errorf("not JSON: %v", err)
 	}
 }

@@ -2,9 +2,7 @@ package anthropic
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"net/http"
 	"net/url"
@@ -122,13 +120,8 @@ func (m *Model) Generate(ctx context.Context, req *llm.Request) (*llm.Response, 
 		return nil, m.p.wrapErr(ctx, err)
 	}
 	var msg wireMessage
-	if err := lenientjson.Unmarshal(body, &msg); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			// A body cut short: the connection broke, not the server.
-			return nil, &llm.Error{Kind: llm.KindNetwork, Provider: m.p.name,
-				Message: llm.ErrIncomplete.Error() + ": " + err.Error(), Err: errors.Join(llm.ErrIncomplete, err)}
-		}
-		return nil, &llm.Error{Kind: llm.KindServer, Provider: m.p.name, Message: "malformed response: " + llm.Redact(err.Error()), Err: err}
+	if err := lenientjson.DecodeAnswer(m.p.name, body, &msg); err != nil {
+		return nil, err
 	}
 	resp := m.response(&msg)
 	resp.Latency = time.Since(start)

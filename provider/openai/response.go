@@ -3,9 +3,6 @@ package openai
 import (
 	"crypto/rand"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"strings"
 
 	"github.com/keelai/keel/internal/lenientjson"
@@ -16,13 +13,8 @@ import (
 // Latency are set by the caller.
 func (p *Provider) response(body []byte) (*llm.Response, error) {
 	var cc wireCompletion
-	if err := lenientjson.Unmarshal(body, &cc); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			// A body cut short: the connection broke, not the server.
-			return nil, &llm.Error{Kind: llm.KindNetwork, Provider: p.name,
-				Message: llm.ErrIncomplete.Error() + ": " + err.Error(), Err: fmt.Errorf("%w: %w", llm.ErrIncomplete, err)}
-		}
-		return nil, p.malformed(err, nil)
+	if err := lenientjson.DecodeAnswer(p.name, body, &cc); err != nil {
+		return nil, err
 	}
 	if len(cc.Choices) == 0 {
 		if e := string(cc.Error); e != "" && e != "null" {

@@ -2,6 +2,7 @@ package vector
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -34,11 +35,16 @@ type AutoOptions struct {
 	// Retrain trains the partitions again, √n of them for the new size,
 	// each time the index has grown fourfold since the last training, so
 	// that they follow data that grows and drifts. Off by default: the
-	// training does not hold the index's lock, but a caller that
-	// serialises its writes and searches with a lock of its own (as
-	// store/sqlite does, to answer each search at its snapshot's version)
-	// would stop for each training, longer each time.
+	// training does not hold the index's lock, but it runs in the Add that
+	// starts it, so a caller that calls Add under a lock of its own would
+	// stop for each training, longer each time. Such a caller sets
+	// DeferTraining as well and trains in the background instead.
 	Retrain bool
+	// DeferTraining keeps Add from ever training: the owner asks
+	// TrainingDue and calls Train when it chooses, typically on a
+	// goroutine of its own that holds none of its locks. Until then the
+	// index answers as it is (exactly, while flat).
+	DeferTraining bool
 }
 
 // Auto is a rag.VectorIndex that is exact while it is small and
@@ -55,10 +61,12 @@ type AutoOptions struct {
 // AutoOptions.Retrain the partitions are trained again each time the
 // index has grown fourfold. A training (k-means on a sample, then every
 // vector to its nearest centroid: about 23 s at 200k 384-dimension vectors
-// on two cores, growing as n√n) runs in the Add that starts it, on a copy
-// of the vectors and without the index's lock: searches and writes go on
-// meanwhile against the index as it was, and the writes made during the
-// training are applied to the new partitions when they replace the old. Removals leave the partitions as they are
+// on two cores, growing as n√n) runs in the Add that starts it, or, with
+// AutoOptions.DeferTraining, in the Train its owner calls; either way on a
+// copy of the vectors and without the index's lock: searches and writes go
+// on meanwhile against the index as it was, and the writes made during the
+// training are applied to the new partitions when they replace the old.
+// Removals leave the partitions as they are
 // (thinner; a search still scans the same fraction of the vectors) until
 // the index falls below half the Threshold, when it becomes one exact
 // Index again. It is safe for concurrent use like Index.
@@ -74,8 +82,8 @@ type Auto struct {
 
 	// trainedAt is the size the partitions were trained at.
 	trainedAt int
-	// changed, non-nil while an Add trains partitions off the lock, holds
-	// the ids added or removed since its copy, for the swap to apply.
+	// changed, non-nil while a training runs off the lock, holds the ids
+	// added or removed since its copy, for the swap to apply.
 	changed map[string]struct{}
 	// trained, when set (by tests), is called by a training between its
 	// copy and its swap, without the lock.
@@ -114,23 +122,49 @@ func (a *Auto) Len() int {
 	return len(a.where)
 }
 
-// Add indexes vec under id, replacing any vector id had. The Add that
-// brings the index to Threshold (or, with Retrain, to four times its size
-// at the last training) (re)partitions it before returning, which takes a while
-// (k-means over a sample, then assigning every vector); other calls are
-// not held up meanwhile (see Auto).
+// Add indexes vec under id, replacing any vector id had. Unless
+// DeferTraining is set, the Add that brings the index to Threshold (or,
+// with Retrain, to four times its size at the last training)
+// (re)partitions it before returning, which takes a while (k-means over a
+// sample, then assigning every vector); other calls are not held up
+// meanwhile (see Auto).
 func (a *Auto) Add(id string, vec []float32) error {
 	a.mu.Lock()
 	err := a.add(id, vec)
 	var snap *snapshot
-	if err == nil {
+	if err == nil && !a.o.DeferTraining {
 		snap = a.startTraining()
 	}
 	a.mu.Unlock()
 	if snap != nil {
-		a.train(snap)
+		// Without a context to stop it, the training cannot fail.
+		_ = a.train(context.Background(), snap)
 	}
 	return err
+}
+
+// TrainingDue reports whether a training is due and none is under way: the
+// index is flat and holds Threshold vectors or more, or, with Retrain, it
+// has grown fourfold since its last training.
+func (a *Auto) TrainingDue() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.changed == nil && a.due()
+}
+
+// Train runs a due training now, in the caller's goroutine and without the
+// index's lock (see Auto); it returns nil at once when none is due or one
+// is under way. When ctx is cancelled it stops early and returns ctx.Err(),
+// leaving the index as it was (with the writes made meanwhile), so that a
+// later Train can start again.
+func (a *Auto) Train(ctx context.Context) error {
+	a.mu.Lock()
+	snap := a.startTraining()
+	a.mu.Unlock()
+	if snap == nil {
+		return nil
+	}
+	return a.train(ctx, snap)
 }
 
 // add indexes vec under id. The caller holds a.mu for writing.
@@ -283,23 +317,29 @@ type snapshot struct {
 	vecs [][]float32 // unit length, copies
 }
 
+// due reports whether the index must be (re)partitioned. The caller holds
+// a.mu.
+func (a *Auto) due() bool {
+	if a.flat != nil {
+		return a.flat.Len() >= a.o.Threshold
+	}
+	return a.o.Retrain && len(a.where) >= retrainGrowth*a.trainedAt
+}
+
 // startTraining returns a copy of every vector when the index must be
 // (re)partitioned and no training is under way, and from then on records
 // the writes for the swap; nil otherwise. The caller holds a.mu for
 // writing.
 func (a *Auto) startTraining() *snapshot {
-	if a.changed != nil {
+	if a.changed != nil || !a.due() {
 		return nil
 	}
 	var ids []string
 	var vecs [][]float32
-	switch {
-	case a.flat != nil && a.flat.Len() >= a.o.Threshold:
+	if a.flat != nil {
 		ids, vecs = contents(a.flat)
-	case a.flat == nil && a.o.Retrain && len(a.where) >= retrainGrowth*a.trainedAt:
+	} else {
 		ids, vecs = a.all()
-	default:
-		return nil
 	}
 	// One allocation for all the vectors: the copy is what lets the
 	// training run while the index changes.
@@ -316,16 +356,23 @@ func (a *Auto) startTraining() *snapshot {
 // train makes √n partitions of the snapshot's vectors (centroids by
 // k-means on a sample, every vector in its nearest partition) without the
 // lock, then takes it to apply the writes made meanwhile and put the new
-// partitions in place of the index's.
-func (a *Auto) train(snap *snapshot) {
+// partitions in place of the index's. When ctx is cancelled first it
+// returns ctx.Err() and puts nothing in place.
+func (a *Auto) train(ctx context.Context, snap *snapshot) error {
 	n := len(snap.ids)
 	nlist := max(1, int(math.Sqrt(float64(n))))
-	centroids := kmeans(snap.vecs, nlist, a.o.Seed)
+	centroids, err := kmeans(ctx, snap.vecs, nlist, a.o.Seed)
+	if err != nil {
+		return a.abandon(err)
+	}
 	lists := make([]*Index, len(centroids))
 	for i := range lists {
 		lists[i] = New(a.dim)
 	}
-	assign := assignAll(centroids, snap.vecs)
+	assign, err := assignAll(ctx, centroids, snap.vecs)
+	if err != nil {
+		return a.abandon(err)
+	}
 	where := make(map[string]int, n)
 	byList := make([][]Item, len(centroids))
 	for i, c := range assign {
@@ -340,6 +387,9 @@ func (a *Auto) train(snap *snapshot) {
 	}
 	if a.trained != nil {
 		a.trained()
+	}
+	if err := ctx.Err(); err != nil {
+		return a.abandon(err)
 	}
 
 	a.mu.Lock()
@@ -365,6 +415,22 @@ func (a *Auto) train(snap *snapshot) {
 	if len(where) < a.o.Threshold/2 {
 		a.unpartition()
 	}
+	return nil
+}
+
+// abandon ends a training that stopped before its swap: the index stays
+// as it is, with every write made meanwhile, and a later training may
+// start. It returns err.
+func (a *Auto) abandon(err error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.changed = nil
+	// Remove does not unpartition while a training runs, leaving it to the
+	// swap; there is none now.
+	if a.flat == nil && len(a.where) < a.o.Threshold/2 {
+		a.unpartition()
+	}
+	return err
 }
 
 // vector returns id's vector (unit length) as the index holds it now. The
@@ -419,8 +485,9 @@ func (a *Auto) partitions() int {
 
 // kmeans clusters unit vectors into k unit centroids by spherical k-means
 // on a sample of at most 64 vectors a centroid, 10 rounds: enough for
-// partitions, which need to be coherent rather than optimal.
-func kmeans(vecs [][]float32, k int, seed uint64) [][]float32 {
+// partitions, which need to be coherent rather than optimal. It returns
+// ctx.Err() once ctx is cancelled.
+func kmeans(ctx context.Context, vecs [][]float32, k int, seed uint64) ([][]float32, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x6b65656c))
 	sample := vecs
 	if limit := 64 * k; len(vecs) > limit {
@@ -436,7 +503,10 @@ func kmeans(vecs [][]float32, k int, seed uint64) [][]float32 {
 	}
 	dim := len(vecs[0])
 	for range 10 {
-		assign := assignAll(cents, sample)
+		assign, err := assignAll(ctx, cents, sample)
+		if err != nil {
+			return nil, err
+		}
 		sums := make([][]float64, k)
 		for i := range sums {
 			sums[i] = make([]float64, dim)
@@ -464,11 +534,13 @@ func kmeans(vecs [][]float32, k int, seed uint64) [][]float32 {
 			}
 		}
 	}
-	return cents
+	return cents, nil
 }
 
-// assignAll returns each vector's nearest centroid, on every core.
-func assignAll(cents, vecs [][]float32) []int {
+// assignAll returns each vector's nearest centroid, on every core, or
+// ctx.Err() once ctx is cancelled: each worker checks it every 1024
+// vectors, a few milliseconds of work at √n centroids.
+func assignAll(ctx context.Context, cents, vecs [][]float32) ([]int, error) {
 	out := make([]int, len(vecs))
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
@@ -477,12 +549,18 @@ func assignAll(cents, vecs [][]float32) []int {
 		hi := min(len(vecs), lo+chunk)
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
+				if (i-lo)%1024 == 0 && ctx.Err() != nil {
+					return
+				}
 				out[i] = nearest(cents, vecs[i])
 			}
 		})
 	}
 	wg.Wait()
-	return out
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // nearest returns the index of the centroid most similar to v.

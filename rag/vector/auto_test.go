@@ -2,6 +2,8 @@ package vector
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -381,5 +383,127 @@ func BenchmarkAutoAdd(b *testing.B) {
 	for b.Loop() {
 		must(b, auto.Add(strconv.Itoa(i), fresh[i%len(fresh)]))
 		i++
+	}
+}
+
+// With DeferTraining, Add never trains: the index stays flat (and exact)
+// past its threshold until Train, which partitions it once.
+func TestAutoDeferTraining(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	const threshold, dim = 200, 32
+	vecs, _ := clustered(rng, threshold+20, 10, dim)
+	auto := NewAuto(dim, AutoOptions{Threshold: threshold, Seed: 1, DeferTraining: true})
+	for i, v := range vecs {
+		must(t, auto.Add(strconv.Itoa(i), v))
+		if want := i+1 >= threshold; auto.TrainingDue() != want {
+			t.Fatalf("after %d adds: TrainingDue %v, want %v", i+1, !want, want)
+		}
+	}
+	if auto.Partitioned() {
+		t.Fatal("an Add trained although training is deferred")
+	}
+	must(t, auto.Train(t.Context()))
+	if !auto.Partitioned() || auto.TrainingDue() || auto.partitions() != 14 {
+		t.Fatalf("after Train: partitioned %v, TrainingDue %v, %d partitions; want true, false, 14",
+			auto.Partitioned(), auto.TrainingDue(), auto.partitions())
+	}
+	// Nothing is due: Train does nothing.
+	must(t, auto.Train(t.Context()))
+	for i, v := range vecs {
+		if hits, _ := auto.Search(v, 1, nil); len(hits) != 1 || hits[0].ID != strconv.Itoa(i) {
+			t.Errorf("%d searching for itself: %v", i, hits)
+		}
+	}
+}
+
+// A Train whose context is cancelled returns context.Canceled and leaves
+// the index flat, exact and with the writes made meanwhile; a later Train
+// partitions it.
+func TestAutoTrainCancelled(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 34))
+	const threshold, dim = 200, 32
+	vecs, _ := clustered(rng, threshold+20, 10, dim)
+	auto := NewAuto(dim, AutoOptions{Threshold: threshold, Seed: 1, DeferTraining: true})
+	for i, v := range vecs[:threshold] {
+		must(t, auto.Add(strconv.Itoa(i), v))
+	}
+
+	// Cancelled before it starts: k-means stops at its first round.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := auto.Train(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Train with a cancelled context: %v, want context.Canceled", err)
+	}
+	if auto.Partitioned() || !auto.TrainingDue() {
+		t.Fatalf("after a cancelled Train: partitioned %v, TrainingDue %v; want false, true", auto.Partitioned(), auto.TrainingDue())
+	}
+
+	// Cancelled while it runs, with writes made meanwhile.
+	ctx, cancel = context.WithCancel(t.Context())
+	defer cancel()
+	hooked := 0
+	auto.trained = func() {
+		hooked++
+		if auto.TrainingDue() {
+			t.Error("TrainingDue while a training is under way")
+		}
+		for i := threshold; i < threshold+20; i++ {
+			must(t, auto.Add(strconv.Itoa(i), vecs[i]))
+		}
+		auto.Remove("0")
+		cancel()
+	}
+	if err := auto.Train(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Train cancelled during the training: %v, want context.Canceled", err)
+	}
+	auto.trained = nil
+	if hooked != 1 || auto.Partitioned() {
+		t.Fatalf("%d trainings reached the hook, partitioned %v; want 1, false", hooked, auto.Partitioned())
+	}
+	exact := New(dim)
+	for i, v := range vecs[1:] {
+		must(t, exact.Add(strconv.Itoa(i+1), v))
+	}
+	for _, q := range vecs[:20] {
+		a, _ := auto.Search(q, 10, nil)
+		e, _ := exact.Search(q, 10, nil)
+		if fmt.Sprint(a) != fmt.Sprint(e) {
+			t.Fatalf("after a cancelled training: auto %v, exact %v", a, e)
+		}
+	}
+	if got, want := auto.Len(), threshold+19; got != want {
+		t.Fatalf("Len = %d, want %d", got, want)
+	}
+
+	must(t, auto.Train(t.Context()))
+	if !auto.Partitioned() || auto.TrainingDue() {
+		t.Fatalf("after a later Train: partitioned %v, TrainingDue %v; want true, false", auto.Partitioned(), auto.TrainingDue())
+	}
+	for i := 1; i < threshold+20; i++ {
+		if hits, _ := auto.Search(vecs[i], 1, nil); len(hits) != 1 || hits[0].ID != strconv.Itoa(i) {
+			t.Errorf("%d searching for itself: %v", i, hits)
+		}
+	}
+}
+
+// With DeferTraining and Retrain, a training falls due again at each
+// fourfold growth.
+func TestAutoDeferredRetrain(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 36))
+	const threshold, dim = 64, 16
+	vecs, _ := clustered(rng, 4*threshold, 8, dim)
+	auto := NewAuto(dim, AutoOptions{Threshold: threshold, Seed: 1, DeferTraining: true, Retrain: true})
+	for i, v := range vecs {
+		must(t, auto.Add(strconv.Itoa(i), v))
+		if i+1 == threshold {
+			must(t, auto.Train(t.Context()))
+		}
+		if want := i+1 == 4*threshold; auto.TrainingDue() != want {
+			t.Fatalf("after %d adds: TrainingDue %v, want %v", i+1, !want, want)
+		}
+	}
+	must(t, auto.Train(t.Context()))
+	if got := auto.partitions(); got != 16 {
+		t.Errorf("%d partitions after re-training at %d vectors, want 16", got, auto.Len())
 	}
 }

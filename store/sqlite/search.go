@@ -195,43 +195,89 @@ func (s *Store) filteredChunks(ctx context.Context, db querier, c *collection, f
 
 // acquireIndex returns c's vector index at exactly c.version, read-locked
 // until release is called. It returns a nil index when the caller must
-// retry with a fresh snapshot: after loading the index from this snapshot,
-// or when the loaded index is newer than the snapshot. With private, it
-// never asks for a retry: on a version mismatch it loads this snapshot's
-// vectors into an index that only this search uses.
+// retry with a fresh snapshot: when the loaded index is newer than the
+// snapshot. With private, it never asks for a retry: on a version mismatch
+// it loads this snapshot's vectors into an index that only this search
+// uses.
+//
+// A missing or older index is loaded from this snapshot without s.mu, so
+// that the searches and writes of other collections go on meanwhile; the
+// searches that need it while it loads wait for that one load. A load that
+// cannot be installed (a newer index was installed meanwhile, or the
+// collection was dropped) still serves this search, privately.
 func (s *Store) acquireIndex(ctx context.Context, db querier, c *collection, q rag.Query, private bool) (idx rag.VectorIndex, release func(), err error) {
 	if err := checkVectorQuery(c, q); err != nil {
 		return nil, nil, err
 	}
-	s.mu.RLock()
-	li := s.indexes[c.id]
-	if li != nil && li.version == c.version && li.dims == c.dims {
-		return li.idx, s.mu.RUnlock, nil
-	}
-	// Read the version under the lock: Apply advances it.
-	newer := li != nil && li.version > c.version
-	s.mu.RUnlock()
-	if private {
+	for {
+		s.mu.RLock()
+		li := s.indexes[c.id]
+		if li != nil && li.version == c.version && li.dims == c.dims {
+			return li.idx, s.mu.RUnlock, nil
+		}
+		// Read the version under the lock: Apply advances it.
+		newer := li != nil && li.version > c.version
+		s.mu.RUnlock()
+		if private {
+			fresh, err := s.loadIndex(ctx, db, c)
+			if err != nil {
+				return nil, nil, err
+			}
+			return fresh, func() {}, nil
+		}
+		if newer {
+			return nil, nil, nil
+		}
+
+		s.mu.Lock()
+		if li := s.indexes[c.id]; li != nil && (li.version > c.version || li.version == c.version && li.dims == c.dims) {
+			// Installed meanwhile: look again.
+			s.mu.Unlock()
+			continue
+		}
+		if p := s.loading[c.id]; p != nil {
+			p.waiters++
+			s.mu.Unlock()
+			// Its snapshot may be older or newer than this one: look
+			// again when it is over, rather than use it blindly.
+			select {
+			case <-p.done:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			continue
+		}
+		p := &pendingLoad{done: make(chan struct{})}
+		s.loading[c.id] = p
+		s.mu.Unlock()
+
 		fresh, err := s.loadIndex(ctx, db, c)
+
+		s.mu.Lock()
+		delete(s.loading, c.id)
+		close(p.done)
+		installed := false
+		if err == nil && !p.dropped {
+			// An Apply that committed meanwhile found no index to update,
+			// so an older index, or none, is the only one fresh replaces;
+			// the next search at the newer version reloads.
+			if li := s.indexes[c.id]; li == nil || li.version < c.version {
+				s.indexes[c.id] = &loadedIndex{version: c.version, dims: c.dims, idx: fresh}
+				installed = true
+			}
+		}
+		s.mu.Unlock()
 		if err != nil {
 			return nil, nil, err
 		}
-		return fresh, func() {}, nil
+		if !installed {
+			// fresh is at this snapshot's version and no writer sees it.
+			return fresh, func() {}, nil
+		}
+		s.signalTrainer()
+		// The index is now installed at c.version: the next round uses it
+		// under the read lock, unless a writer has advanced it already.
 	}
-	if newer {
-		return nil, nil, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if li := s.indexes[c.id]; li != nil && li.version >= c.version {
-		return nil, nil, nil
-	}
-	fresh, err := s.loadIndex(ctx, db, c)
-	if err != nil {
-		return nil, nil, err
-	}
-	s.indexes[c.id] = &loadedIndex{version: c.version, dims: c.dims, idx: fresh}
-	return nil, nil, nil
 }
 
 // loadIndex reads the vectors of c, as db's snapshot has them, into a new

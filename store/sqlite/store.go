@@ -26,7 +26,11 @@ import (
 type Options struct {
 	// NewIndex builds the in-memory vector index of a collection whose
 	// vectors have dims dimensions; nil means rag/vector's Auto index
-	// (exact up to vector.DefaultThreshold vectors, partitioned above).
+	// (exact up to vector.DefaultThreshold vectors, partitioned above,
+	// trained by the Store in the background). An index with the methods
+	// TrainingDue() bool and Train(context.Context) error is trained the
+	// same way: Train is called without the Store's lock, on a goroutine
+	// the Store stops at Close.
 	NewIndex func(dims int) rag.VectorIndex
 	// Lexical tunes BM25; the zero value is the tuned default (see
 	// DefaultLexical).
@@ -48,15 +52,48 @@ type Store struct {
 	// first vector search and kept in step with writes. A vector search
 	// holds the read lock while it uses an index; a writer holds the write
 	// lock across its commit and the index update, so a search sees the
-	// index at exactly the version of its SQL snapshot.
+	// index at exactly the version of its SQL snapshot. Loads and
+	// trainings, which take seconds to minutes, run without it.
 	mu      sync.RWMutex
 	indexes map[int64]*loadedIndex
+	// loading holds the loads under way, by collection, so that the
+	// searches that need the same index wait for one load instead of
+	// each starting its own.
+	loading map[int64]*pendingLoad
+
+	// trainSignal wakes the trainer goroutine (see trainLoop) when an
+	// index may have a training due; stopTrainer stops it and
+	// trainerDone is closed when it has returned.
+	trainSignal chan struct{}
+	stopTrainer context.CancelFunc
+	trainerDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 type loadedIndex struct {
 	version int64
 	dims    int
 	idx     rag.VectorIndex
+}
+
+// pendingLoad is a load of a collection's index under way, without s.mu.
+// Its fields are guarded by s.mu.
+type pendingLoad struct {
+	done chan struct{} // closed when the load is over, installed or not
+	// dropped is set by DropCollection: the index must not be installed.
+	dropped bool
+	// waiters counts the searches that have waited for it, which the
+	// tests observe.
+	waiters int
+}
+
+// trainable is an index that trains itself when asked, such as
+// vector.Auto with DeferTraining.
+type trainable interface {
+	TrainingDue() bool
+	Train(context.Context) error
 }
 
 var _ rag.Store = (*Store)(nil)
@@ -72,19 +109,85 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: create schema: %w", path, err)
 	}
-	s := &Store{db: db, opts: opts, lexical: DefaultLexical(), indexes: map[int64]*loadedIndex{}}
+	s := &Store{
+		db: db, opts: opts, lexical: DefaultLexical(),
+		indexes:     map[int64]*loadedIndex{},
+		loading:     map[int64]*pendingLoad{},
+		trainSignal: make(chan struct{}, 1),
+		trainerDone: make(chan struct{}),
+	}
 	if opts.Lexical != nil {
 		s.lexical = *opts.Lexical
 	}
 	if s.opts.NewIndex == nil {
-		// Exact up to a million chunks, partitioned (IVF) above.
-		s.opts.NewIndex = func(dims int) rag.VectorIndex { return vector.NewAuto(dims, vector.AutoOptions{}) }
+		// Exact up to a million chunks, partitioned (IVF) above, and
+		// re-partitioned at each fourfold growth; the trainings run on
+		// s's trainer goroutine, never in an Add made under s.mu.
+		s.opts.NewIndex = func(dims int) rag.VectorIndex {
+			return vector.NewAuto(dims, vector.AutoOptions{DeferTraining: true, Retrain: true})
+		}
 	}
+	// The trainer outlives Open's ctx, which only bounds opening.
+	trainCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopTrainer = stop
+	go s.trainLoop(trainCtx)
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops a training under way, waits for the trainer goroutine to
+// return, and closes the database. Calling it again returns the first
+// call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopTrainer()
+		<-s.trainerDone
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
+
+// signalTrainer wakes the trainer without waiting: one pending signal is
+// enough, since the trainer looks at every index.
+func (s *Store) signalTrainer() {
+	select {
+	case s.trainSignal <- struct{}{}:
+	default:
+	}
+}
+
+// trainLoop runs the trainings that the loaded indexes have due, one at a
+// time, without s.mu: searches and writes go on meanwhile (the index
+// applies the writes made during a training when it swaps its partitions
+// in). It returns when ctx is cancelled, which also stops a training under
+// way.
+func (s *Store) trainLoop(ctx context.Context) {
+	defer close(s.trainerDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.trainSignal:
+		}
+		s.mu.RLock()
+		due := make([]trainable, 0, len(s.indexes))
+		for _, li := range s.indexes {
+			if t, ok := li.idx.(trainable); ok {
+				due = append(due, t)
+			}
+		}
+		s.mu.RUnlock()
+		for _, t := range due {
+			if ctx.Err() != nil {
+				return
+			}
+			if t.TrainingDue() {
+				// A failed training leaves the index exact, which is
+				// correct, only slower; the next signal tries again.
+				_ = t.Train(ctx)
+			}
+		}
+	}
+}
 
 // openDB opens the SQLite file at path, creating its folder, with the
 // pragmas both the RAG store and the relational state (OpenState) rely on.
@@ -204,6 +307,9 @@ func (s *Store) DropCollection(ctx context.Context, name string) error {
 	}
 	s.mu.Lock()
 	delete(s.indexes, c.id)
+	if p := s.loading[c.id]; p != nil {
+		p.dropped = true
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -406,6 +512,10 @@ func (s *Store) Apply(ctx context.Context, name string, b rag.Batch) error {
 		}
 	}
 	li.version = c.version + 1
+	if len(adds) > 0 {
+		// Only growth makes a training due.
+		s.signalTrainer()
+	}
 	return nil
 }
 

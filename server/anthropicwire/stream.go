@@ -3,8 +3,10 @@ package anthropicwire
 import (
 	"context"
 	"errors"
+	"iter"
 	"net/http"
 
+	"github.com/keelai/keel/internal/ahead"
 	"github.com/keelai/keel/llm"
 )
 
@@ -59,11 +61,16 @@ func (e *encoder) end() {
 	e.buf = append(e.buf, "\n\n"...)
 	if _, err := e.w.Write(e.buf); err != nil {
 		e.err = err
-		return
 	}
-	// Flushed per event: a token a client cannot see yet is latency.
-	if err := e.rc.Flush(); err != nil {
-		e.err = err
+}
+
+// flush sends the events written so far. The stream loop calls it after
+// each model event unless the next is already waiting: a token a client
+// cannot see yet is latency, but one that follows at once can share its
+// write.
+func (e *encoder) flush() {
+	if e.err == nil {
+		e.err = e.rc.Flush()
 	}
 }
 
@@ -303,7 +310,10 @@ func (e *encoder) fail(err error) {
 // success.
 func stream(ctx context.Context, w http.ResponseWriter, m llm.Model, req *llm.Request, id, model string) {
 	e := newEncoder(w, id, model)
-	for ev, err := range m.Stream(ctx, req) {
+	events := ahead.Start(ctx, func(ctx context.Context) iter.Seq2[llm.Event, error] {
+		return m.Stream(ctx, req)
+	})
+	for ev, err := range events.All() {
 		if err != nil {
 			if !e.started {
 				WriteError(w, err)
@@ -332,6 +342,9 @@ func stream(ctx context.Context, w http.ResponseWriter, m llm.Model, req *llm.Re
 		if err := e.add(ev); err != nil {
 			e.fail(&llm.Error{Kind: llm.KindServer, Message: err.Error(), Err: err})
 			return
+		}
+		if !events.Waiting() {
+			e.flush()
 		}
 		if e.err != nil {
 			return // the client left; returning stops the upstream

@@ -3,9 +3,11 @@ package openaiwire
 import (
 	"context"
 	"encoding/json"
+	"iter"
 	"net/http"
 	"strconv"
 
+	"github.com/keelai/keel/internal/ahead"
 	"github.com/keelai/keel/llm"
 )
 
@@ -16,12 +18,13 @@ import (
 // surfaces as an error from its stream, and the stream then ends without
 // "[DONE]": a client must never take a cut answer for a complete one.
 func (h *handler) stream(w http.ResponseWriter, r *http.Request, m llm.Model, call *chatCall) {
-	// Leaving the loop (write failure, client gone) cancels ctx, which
-	// stops the upstream request.
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	// Leaving the loop early (write failure, client gone) cancels the
+	// stream, which stops the upstream request.
+	events := ahead.Start(r.Context(), func(ctx context.Context) iter.Seq2[llm.Event, error] {
+		return m.Stream(ctx, &call.Request)
+	})
 	cw := chunkWriter{w: w, rc: http.NewResponseController(w), usage: call.IncludeUsage}
-	for ev, err := range m.Stream(ctx, &call.Request) {
+	for ev, err := range events.All() {
 		if err != nil {
 			if isCanceled(r.Context(), err) {
 				return
@@ -50,6 +53,9 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request, m llm.Model, ca
 				cw.finish(ev.Response)
 			}
 			return
+		}
+		if !events.Waiting() {
+			cw.flush()
 		}
 		if cw.err != nil {
 			return
@@ -130,6 +136,8 @@ func (c *chunkWriter) chunk(b []byte, finish string) {
 	c.send(append(b, "}\n\n"...))
 }
 
+// send writes a chunk; flush sends what is written. The last chunks need
+// no flush: the response ends after them.
 func (c *chunkWriter) send(b []byte) {
 	c.buf = b[:0]
 	if c.err != nil {
@@ -137,9 +145,13 @@ func (c *chunkWriter) send(b []byte) {
 	}
 	if _, err := c.w.Write(b); err != nil {
 		c.err = err
-		return
 	}
-	c.err = c.rc.Flush()
+}
+
+func (c *chunkWriter) flush() {
+	if c.err == nil {
+		c.err = c.rc.Flush()
+	}
 }
 
 func (c *chunkWriter) content(text string) {

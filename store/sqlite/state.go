@@ -501,10 +501,16 @@ func (s *State) RecordUsage(ctx context.Context, recs ...state.UsageRecord) erro
 			return err
 		}
 		defer ins.Close()
+		// The transaction ends when ctx does; its inserts run without it,
+		// since the driver watches a cancellable context with a goroutine
+		// and a progress handler per statement: a sixth of each insert's
+		// cost (go test -bench State/RecordUsage), for statements that take
+		// microseconds.
+		noCancel := context.WithoutCancel(ctx)
 		for _, r := range recs {
 			r = r.Clean()
 			u := r.Usage
-			if _, err := ins.ExecContext(ctx, micros(orNow(r.Time, t)), r.KeyID, r.Model,
+			if _, err := ins.ExecContext(noCancel, micros(orNow(r.Time, t)), r.KeyID, r.Model,
 				u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens, u.CacheWrite1hTokens,
 				int64(r.Cost), r.LatencyMS, r.ErrorKind); err != nil {
 				return err

@@ -12,7 +12,10 @@ package ahead
 
 import (
 	"context"
+	"fmt"
 	"iter"
+	"net/http"
+	"runtime/debug"
 
 	"github.com/keelai/keel/llm"
 )
@@ -32,6 +35,8 @@ type Stream struct {
 	quit   chan struct{} // closed when the consumer has left
 	cancel context.CancelFunc
 	ended  bool // the consumer has had the final event or an error
+	// panicked is what the stream panicked with, set before ch is closed.
+	panicked any
 }
 
 // Start calls open with a context derived from ctx and ranges over the
@@ -43,6 +48,17 @@ func Start(ctx context.Context, open func(context.Context) iter.Seq2[llm.Event, 
 	s := &Stream{ch: make(chan item, depth), quit: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(s.ch)
+		defer func() {
+			// A panic belongs to the handler that ranges over All, where
+			// net/http (or the server's own recovery) answers it; here it
+			// would end the process.
+			if v := recover(); v != nil {
+				s.panicked = v
+				if v != http.ErrAbortHandler {
+					s.panicked = &streamPanic{value: v, stack: debug.Stack()}
+				}
+			}
+		}()
 		for ev, err := range open(ctx) {
 			select {
 			case s.ch <- item{ev, err}:
@@ -80,7 +96,8 @@ func (s *Stream) All() iter.Seq2[llm.Event, error] {
 func (s *Stream) Waiting() bool { return len(s.ch) > 0 }
 
 // stop waits for the reading goroutine to return, cancelling the stream
-// first unless it has ended on its own.
+// first unless it has ended on its own, and raises again a panic of the
+// stream's.
 func (s *Stream) stop() {
 	close(s.quit)
 	if !s.ended {
@@ -89,4 +106,18 @@ func (s *Stream) stop() {
 	for range s.ch {
 	}
 	s.cancel()
+	if s.panicked != nil {
+		panic(s.panicked)
+	}
+}
+
+// streamPanic carries a panic from the reading goroutine, with its stack,
+// which the goroutine that raises it again does not have.
+type streamPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *streamPanic) Error() string {
+	return fmt.Sprintf("%v (in the stream read ahead)\n%s", p.value, p.stack)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +139,38 @@ func TestParentCancel(t *testing.T) {
 	}
 	if !errors.Is(got, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", got)
+	}
+}
+
+// A panic in the stream is raised again in the goroutine that ranges over
+// it, where the server recovers it, instead of ending the process.
+func TestPanicReachesConsumer(t *testing.T) {
+	for name, value := range map[string]any{"value": "boom", "abort": http.ErrAbortHandler} {
+		t.Run(name, func(t *testing.T) {
+			s := Start(t.Context(), func(ctx context.Context) iter.Seq2[llm.Event, error] {
+				return func(yield func(llm.Event, error) bool) {
+					if yield(text("a"), nil) {
+						panic(value)
+					}
+				}
+			})
+			var got any
+			func() {
+				defer func() { got = recover() }()
+				for range s.All() {
+				}
+			}()
+			switch want := value.(type) {
+			case error:
+				if got != want {
+					t.Errorf("recovered %v, want %v itself", got, want)
+				}
+			default:
+				p, ok := got.(*streamPanic)
+				if !ok || p.value != value || !strings.Contains(p.Error(), "ahead_test.go") {
+					t.Errorf("recovered %#v, want a streamPanic of %v with the stream's stack", got, value)
+				}
+			}
+		})
 	}
 }

@@ -198,14 +198,32 @@ func TestDropDuringLoad(t *testing.T) {
 	if err := st.DropCollection(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}
+	// A new collection of the same name, which SQLite gives the same id:
+	// the old collection's index must not answer for it.
+	if err := st.Apply(ctx, "c", vecBatch(dim, 4, 6)); err != nil {
+		t.Fatal(err)
+	}
+	if got := collectionID(t, st, "c"); got != id {
+		t.Logf("the new collection has id %d, not %d: this test checks less", got, id)
+	}
 	g.open()
 	if err := <-errs; err != nil {
 		t.Error(err)
 	}
 	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if st.indexes[id] != nil || st.loading[id] != nil {
-		t.Errorf("after the drop: index %v, pending load %v; want neither", st.indexes[id], st.loading[id])
+	stale, pending := st.indexes[id], st.loading[id]
+	st.mu.RUnlock()
+	if stale != nil || pending != nil {
+		t.Errorf("after the drop: index %v, pending load %v; want neither", stale, pending)
+	}
+	hits, err := st.Search(ctx, "c", rag.Query{Mode: rag.Vector, Vector: unitVec(dim, 1), K: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hits {
+		if h.DocID != "d4" && h.DocID != "d5" {
+			t.Errorf("the new collection answered %q, a document of the dropped one", h.DocID)
+		}
 	}
 }
 

@@ -34,6 +34,10 @@ func (s *Store) Search(ctx context.Context, name string, q rag.Query) ([]rag.Hit
 }
 
 func (s *Store) search(ctx context.Context, name string, q rag.Query, private bool) (hits []rag.Hit, retry bool, err error) {
+	// Read before the snapshot is: see acquireIndex.
+	s.mu.RLock()
+	drops := s.drops
+	s.mu.RUnlock()
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("search collection %q: %w", name, err)
@@ -57,7 +61,7 @@ func (s *Store) search(ctx context.Context, name string, q rag.Query, private bo
 		}
 	}
 	if q.Mode != rag.Lexical {
-		idx, release, err := s.acquireIndex(ctx, conn, c, q, private)
+		idx, release, err := s.acquireIndex(ctx, conn, c, q, private, drops)
 		if err != nil {
 			return nil, false, fmt.Errorf("search collection %q: %w", name, err)
 		}
@@ -203,9 +207,11 @@ func (s *Store) filteredChunks(ctx context.Context, db querier, c *collection, f
 // A missing or older index is loaded from this snapshot without s.mu, so
 // that the searches and writes of other collections go on meanwhile; the
 // searches that need it while it loads wait for that one load. A load that
-// cannot be installed (a newer index was installed meanwhile, or the
-// collection was dropped) still serves this search, privately.
-func (s *Store) acquireIndex(ctx context.Context, db querier, c *collection, q rag.Query, private bool) (idx rag.VectorIndex, release func(), err error) {
+// cannot be installed still serves this search, privately: a newer index
+// was installed meanwhile, or a collection was dropped since before the
+// snapshot was taken (drops is s.drops read then), which could have been
+// this one, its id now another's.
+func (s *Store) acquireIndex(ctx context.Context, db querier, c *collection, q rag.Query, private bool, drops uint64) (idx rag.VectorIndex, release func(), err error) {
 	if err := checkVectorQuery(c, q); err != nil {
 		return nil, nil, err
 	}
@@ -257,7 +263,7 @@ func (s *Store) acquireIndex(ctx context.Context, db querier, c *collection, q r
 		delete(s.loading, c.id)
 		close(p.done)
 		installed := false
-		if err == nil && !p.dropped {
+		if err == nil && s.drops == drops {
 			// An Apply that committed meanwhile found no index to update,
 			// so an older index, or none, is the only one fresh replaces;
 			// the next search at the newer version reloads.

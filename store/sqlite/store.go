@@ -60,6 +60,11 @@ type Store struct {
 	// searches that need the same index wait for one load instead of
 	// each starting its own.
 	loading map[int64]*pendingLoad
+	// drops counts DropCollection calls. A load installs its index only
+	// if none happened since its search's snapshot began: the snapshot
+	// may hold a collection dropped since, whose id SQLite can give to
+	// the next collection created.
+	drops uint64
 
 	// trainSignal wakes the trainer goroutine (see trainLoop) when an
 	// index may have a training due; stopTrainer stops it and
@@ -82,8 +87,6 @@ type loadedIndex struct {
 // Its fields are guarded by s.mu.
 type pendingLoad struct {
 	done chan struct{} // closed when the load is over, installed or not
-	// dropped is set by DropCollection: the index must not be installed.
-	dropped bool
 	// waiters counts the searches that have waited for it, which the
 	// tests observe.
 	waiters int
@@ -307,9 +310,7 @@ func (s *Store) DropCollection(ctx context.Context, name string) error {
 	}
 	s.mu.Lock()
 	delete(s.indexes, c.id)
-	if p := s.loading[c.id]; p != nil {
-		p.dropped = true
-	}
+	s.drops++
 	s.mu.Unlock()
 	return nil
 }

@@ -60,25 +60,7 @@ provider keys.`)
 		if *model == "" {
 			*model = p.Model
 		}
-		if *system != "" {
-			req.System = []llm.Text{{Text: *system}}
-		}
-		m, err := a.routedModel(*model, *task, req)
-		if err != nil {
-			return err
-		}
-		if agent.enabled() {
-			return a.runAgent(ctx, m, req, agent, *asJSON)
-		}
-		if *asJSON {
-			return a.runJSON(ctx, m, req)
-		}
-		resp, err := a.stream(ctx, m, req)
-		if err != nil {
-			return err
-		}
-		a.stopNote(resp)
-		return nil
+		return a.runRequest(ctx, req, *model, *task, *system, agent, *asJSON)
 	}
 	if len(pos) != 1 {
 		return usagef("run", "want one PROMPT argument (quote it, or - to read standard input), got %d", len(pos))
@@ -98,17 +80,25 @@ provider keys.`)
 		return usagef("run", "the prompt is empty")
 	}
 	req := &llm.Request{Messages: []llm.Message{llm.UserText(prompt)}}
-	if *system != "" {
-		req.System = []llm.Text{{Text: *system}}
+	return a.runRequest(ctx, req, *model, *task, *system, agent, *asJSON)
+}
+
+// runRequest sends req, with --system in place of its system prompt when
+// given, to the model --model or --task routes to: through the agent loop
+// when tools are on, else printing the answer as it streams or as one JSON
+// object.
+func (a *app) runRequest(ctx context.Context, req *llm.Request, model, task, system string, agent *agentFlags, asJSON bool) error {
+	if system != "" {
+		req.System = []llm.Text{{Text: system}}
 	}
-	m, err := a.routedModel(*model, *task, req)
+	m, err := a.routedModel(model, task, req)
 	if err != nil {
 		return err
 	}
 	if agent.enabled() {
-		return a.runAgent(ctx, m, req, agent, *asJSON)
+		return a.runAgent(ctx, m, req, agent, asJSON)
 	}
-	if *asJSON {
+	if asJSON {
 		return a.runJSON(ctx, m, req)
 	}
 	resp, err := a.stream(ctx, m, req)

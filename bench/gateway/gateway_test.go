@@ -122,22 +122,6 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
-func TestParseStatus(t *testing.T) {
-	status := "Name:\tkeel\nVmPeak:\t 1000 kB\nVmHWM:\t   78336 kB\nVmRSS:\t   40960 kB\nRssAnon:\t   10240 kB\nRssFile:\t   30720 kB\nThreads:\t9\n"
-	m, err := parseStatus([]byte(status))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Peak != 78336<<10 || m.RSS != 40960<<10 || m.Anon != 10240<<10 || m.File != 30720<<10 {
-		t.Errorf("got %+v", m)
-	}
-	for _, bad := range []string{"Name:\tk\n", "VmHWM:\t 1 MB\nVmRSS:\t 1 kB\nRssAnon:\t 1 kB\nRssFile:\t 1 kB\n", "VmRSS:\t 1 kB\n"} {
-		if _, err := parseStatus([]byte(bad)); err == nil {
-			t.Errorf("parseStatus(%q): no error", bad)
-		}
-	}
-}
-
 func TestFigures(t *testing.T) {
 	r := result{Requests: 4, Elapsed: 2 * time.Second, CPU: 400 * time.Microsecond,
 		Lat: []time.Duration{1, 2, 3, 100}}

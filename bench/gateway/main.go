@@ -62,6 +62,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/keelai/keel/bench/internal/procmem"
 )
 
 type options struct {
@@ -143,7 +145,7 @@ func bench(ctx context.Context, o options) error {
 		return err
 	}
 	defer stopChild(k.cmd)
-	idle, err := memoryOf(k.cmd.Process.Pid)
+	idle, err := procmem.Of(k.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -188,10 +190,10 @@ func bench(ctx context.Context, o options) error {
 	load, _ = os.ReadFile("/proc/loadavg")
 	log.Printf("load after: %s", strings.TrimSpace(string(load)))
 
-	mem := map[string]memory{}
+	mem := map[string]procmem.Memory{}
 	for _, t := range targets {
 		if t.PID != 0 {
-			if mem[t.Name], err = memoryOf(t.PID); err != nil {
+			if mem[t.Name], err = procmem.Of(t.PID); err != nil {
 				return err
 			}
 		}

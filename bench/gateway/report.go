@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/keelai/keel/bench/internal/procmem"
 )
 
 // row is one figure of the report, taken from each target's results.
@@ -32,7 +34,7 @@ func rows(conc int) []row {
 	}
 }
 
-func report(w io.Writer, o options, targets []target, res map[key][]result, mem map[string]memory, idle memory, took time.Duration, check string) {
+func report(w io.Writer, o options, targets []target, res map[key][]result, mem map[string]procmem.Memory, idle procmem.Memory, took time.Duration, check string) {
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "\n%d repetitions (medians), %d requests per c=1 phase, %v per c=%d phase, %v in all; %d CPUs (GOMAXPROCS %d), host %s, %s.\n",
 		o.reps, o.n, o.duration, o.conc, took.Round(time.Second), runtime.NumCPU(), runtime.GOMAXPROCS(0), host, time.Now().UTC().Format("2006-01-02 15:04 MST"))
